@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Runs every test of the project on this machine (what CI runs). Installs what it needs first.
+#   scripts/test.sh            everything
+#   scripts/test.sh rust       only the named steps (rust, lint, ...); see `steps` below
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+export DP_TEST_AGENT="${DP_TEST_AGENT:-$root/.cache/venv/bin/ddapm-test-agent}"
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+
+step() { printf '\n==== %s ====\n' "$*"; }
+
+lint() {
+  step "format and lints"
+  cargo fmt --all -- --check
+  cargo clippy --workspace --all-targets --locked -- -D warnings
+}
+
+rust() {
+  step "Rust tests (unit + integration against the real test agent)"
+  cargo test --workspace --locked
+}
+
+steps=(lint rust)
+[ $# -gt 0 ] && steps=("$@")
+
+scripts/setup-test-env.sh
+for s in "${steps[@]}"; do "$s"; done
+step "all test steps passed: ${steps[*]}"
