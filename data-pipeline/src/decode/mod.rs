@@ -57,6 +57,26 @@ pub fn count_traces(format: Format, bytes: &[u8]) -> Result<usize> {
     }
 }
 
+/// Entry points for `benches/codec.rs` only (not a stable API): they run this module's
+/// primitive reader over a buffer so the bench can compare it with `rmp::decode`.
+#[doc(hidden)]
+pub mod bench_hooks {
+    use super::reader::Reader;
+    use crate::error::Result;
+
+    /// Reads `(str, uint, float64)` triples until the end; returns a checksum.
+    pub fn read_triples(bytes: &[u8]) -> Result<u64> {
+        let mut r = Reader::new(bytes);
+        let mut sum = 0u64;
+        while r.remaining() > 0 {
+            sum = sum.wrapping_add(r.str("s")?.len() as u64);
+            sum = sum.wrapping_add(r.u64("u")?);
+            sum = sum.wrapping_add(r.f64("f")?.to_bits());
+        }
+        Ok(sum)
+    }
+}
+
 /// Deterministic span generators shared with the benches (test builds only).
 #[cfg(test)]
 #[path = "../../benches/support/gen.rs"]

@@ -13,6 +13,24 @@ mod wire;
 
 pub use crate::format::Format;
 
+/// Entry points for `benches/codec.rs` only (not a stable API): they run this module's
+/// primitive writer so the bench can compare it with `rmp::encode`.
+#[doc(hidden)]
+pub mod bench_hooks {
+    use super::wire;
+    use crate::error::Result;
+
+    /// Writes `(str, uint, float64)` triples.
+    pub fn write_triples(items: &[(&str, u64, f64)], out: &mut Vec<u8>) -> Result<()> {
+        for (s, u, f) in items {
+            wire::str(out, s)?;
+            wire::uint(out, *u);
+            wire::f64(out, *f);
+        }
+        Ok(())
+    }
+}
+
 /// Encodes `traces` as a payload of `format`, appending to `out` (which is not cleared).
 pub fn encode(format: Format, traces: &[Trace<'_>], out: &mut Vec<u8>) -> Result<()> {
     match format {
