@@ -232,7 +232,7 @@ fn send(agent: &Agent, format: Format, token: &str, body: &[u8], traces: usize) 
 }
 
 /// Finds a received span by span id.
-fn received<'v>(got: &'v Value, span_id: u64) -> &'v Value {
+fn received(got: &Value, span_id: u64) -> &Value {
     got.as_array()
         .unwrap()
         .iter()
