@@ -12,7 +12,14 @@
 
 #![deny(missing_docs)]
 
+// Lets code shared with the benches (benches/support/gen.rs) name this crate the same way there
+// and in unit tests.
+extern crate self as data_pipeline;
+
+pub mod decode;
+pub mod encode;
 pub mod error;
+pub mod format;
 pub mod span;
 
 pub use error::{Error, ErrorKind, Result};

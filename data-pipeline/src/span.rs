@@ -140,6 +140,25 @@ impl<'a, V> Map<'a, V> {
     }
 }
 
+impl<'a, V> Map<'a, V> {
+    /// Converts every key to an owned string and every value with `f`, detaching the map from the
+    /// buffer it borrowed from.
+    pub fn into_owned_with<W>(self, mut f: impl FnMut(V) -> W) -> Map<'static, W> {
+        Map {
+            entries: self
+                .entries
+                .into_iter()
+                .map(|(k, v)| (Cow::Owned(k.into_owned()), f(v)))
+                .collect(),
+        }
+    }
+}
+
+/// Detaches a borrowed string from its buffer.
+fn owned_str(s: Str<'_>) -> Str<'static> {
+    Cow::Owned(s.into_owned())
+}
+
 impl<'a, V> FromIterator<(Str<'a>, V)> for Map<'a, V> {
     fn from_iter<I: IntoIterator<Item = (Str<'a>, V)>>(iter: I) -> Self {
         Map {
@@ -247,6 +266,97 @@ pub type Trace<'a> = Vec<Span<'a>>;
 /// What a tracer sends in one request: a list of trace chunks.
 pub type Traces<'a> = Vec<Trace<'a>>;
 
+impl SpanLink<'_> {
+    /// The same link with every string owned (`'static`), detached from the decoded buffer.
+    pub fn into_owned(self) -> SpanLink<'static> {
+        SpanLink {
+            trace_id: self.trace_id,
+            trace_id_high: self.trace_id_high,
+            span_id: self.span_id,
+            attributes: self.attributes.into_owned_with(owned_str),
+            tracestate: owned_str(self.tracestate),
+            flags: self.flags,
+        }
+    }
+}
+
+impl AttributeScalar<'_> {
+    /// The same scalar with its string (if any) owned.
+    pub fn into_owned(self) -> AttributeScalar<'static> {
+        match self {
+            AttributeScalar::String(s) => AttributeScalar::String(owned_str(s)),
+            AttributeScalar::Bool(b) => AttributeScalar::Bool(b),
+            AttributeScalar::Int(i) => AttributeScalar::Int(i),
+            AttributeScalar::Double(d) => AttributeScalar::Double(d),
+        }
+    }
+}
+
+impl AttributeValue<'_> {
+    /// The same value with every string owned.
+    pub fn into_owned(self) -> AttributeValue<'static> {
+        match self {
+            AttributeValue::Scalar(s) => AttributeValue::Scalar(s.into_owned()),
+            AttributeValue::Array(a) => {
+                AttributeValue::Array(a.into_iter().map(AttributeScalar::into_owned).collect())
+            }
+        }
+    }
+}
+
+impl SpanEvent<'_> {
+    /// The same event with every string owned (`'static`).
+    pub fn into_owned(self) -> SpanEvent<'static> {
+        SpanEvent {
+            time_unix_nano: self.time_unix_nano,
+            name: owned_str(self.name),
+            attributes: self.attributes.into_owned_with(AttributeValue::into_owned),
+        }
+    }
+}
+
+impl Span<'_> {
+    /// The same span with every string and binary value owned (`'static`), detached from the
+    /// buffer it was decoded from (e.g. to keep it after the caller's buffer is gone).
+    pub fn into_owned(self) -> Span<'static> {
+        Span {
+            service: owned_str(self.service),
+            name: owned_str(self.name),
+            resource: owned_str(self.resource),
+            r#type: owned_str(self.r#type),
+            trace_id: self.trace_id,
+            span_id: self.span_id,
+            parent_id: self.parent_id,
+            start: self.start,
+            duration: self.duration,
+            error: self.error,
+            meta: self.meta.into_owned_with(owned_str),
+            metrics: self.metrics.into_owned_with(|v| v),
+            meta_struct: self
+                .meta_struct
+                .into_owned_with(|b| Cow::Owned(b.into_owned())),
+            span_links: self
+                .span_links
+                .into_iter()
+                .map(SpanLink::into_owned)
+                .collect(),
+            span_events: self
+                .span_events
+                .into_iter()
+                .map(SpanEvent::into_owned)
+                .collect(),
+        }
+    }
+}
+
+/// Detaches decoded traces from the buffer they borrow from (see [`Span::into_owned`]).
+pub fn traces_into_owned(traces: Traces<'_>) -> Traces<'static> {
+    traces
+        .into_iter()
+        .map(|t| t.into_iter().map(Span::into_owned).collect())
+        .collect()
+}
+
 impl<'a> Span<'a> {
     /// The full 128-bit trace id: `_dd.p.tid` (if present and valid hex) as the high half.
     pub fn trace_id_128(&self) -> u128 {
@@ -312,6 +422,40 @@ mod tests {
         assert_eq!(m.remove("a"), Some(4.0));
         assert!(!m.contains_key("a"));
         assert_eq!(m.len(), 1);
+    }
+
+    #[test]
+    fn into_owned_keeps_everything() {
+        let buf = String::from("svc");
+        let mut s = Span {
+            service: Cow::Borrowed(buf.as_str()),
+            ..Default::default()
+        };
+        s.meta.push(Cow::Borrowed(buf.as_str()), Cow::Borrowed("v"));
+        s.meta_struct.push("ms", Cow::Borrowed(&b"\x80"[..]));
+        s.span_links.push(SpanLink {
+            tracestate: Cow::Borrowed(buf.as_str()),
+            ..Default::default()
+        });
+        s.span_events.push(SpanEvent {
+            name: Cow::Borrowed(buf.as_str()),
+            attributes: [(
+                Cow::Borrowed("a"),
+                AttributeValue::Array(vec![AttributeScalar::String(Cow::Borrowed("x"))]),
+            )]
+            .into_iter()
+            .collect(),
+            ..Default::default()
+        });
+        let expected = s.clone();
+        let owned: Span<'static> = s.into_owned();
+        assert_eq!(owned, expected);
+        drop(expected);
+        drop(buf);
+        assert!(matches!(owned.service, Cow::Owned(_)));
+        assert_eq!(owned.span_events[0].name, "svc");
+        let traces = traces_into_owned(vec![vec![owned.clone()]]);
+        assert_eq!(traces[0][0], owned);
     }
 
     #[test]
