@@ -19,8 +19,11 @@ extern crate self as data_pipeline;
 pub mod decode;
 pub mod encode;
 pub mod error;
+pub mod exporter;
 pub mod format;
+pub mod info;
 pub mod span;
+pub mod transport;
 
 pub use error::{Error, ErrorKind, Result};
 pub use span::{Span, Trace, Traces};

@@ -1,0 +1,296 @@
+//! [`ExporterBuilder`]: every exporter option, each with one setter (the C ABI binds each as
+//! `dp_exporter_builder_set_<name>`; [`ExporterBuilder::OPTIONS`] lists the names).
+
+use super::codec::Format;
+use super::Exporter;
+use crate::transport::AgentUrl;
+use crate::{Error, Result};
+use std::time::Duration;
+
+/// Default connect timeout.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+/// Default timeout of one HTTP request (send and full response).
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(3);
+/// Default bound on the total time of one send, retries and 413 splits included.
+pub const DEFAULT_SEND_TIMEOUT: Duration = Duration::from_secs(5);
+/// Default number of retries after the first attempt.
+pub const DEFAULT_MAX_RETRIES: u32 = 3;
+
+/// Where the agent address comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub(crate) enum UrlSource {
+    /// `http://localhost:8126`.
+    #[default]
+    Default,
+    /// Set by the tracer (parsed at build time).
+    Explicit(String),
+    /// Resolved from the environment at build time ([`AgentUrl::from_env`]).
+    Env,
+}
+
+/// Who is sending: the tracer and the application it instruments.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TracerMetadata {
+    /// Tracer language (`Datadog-Meta-Lang`), e.g. `python`.
+    pub language: String,
+    /// Language version (`Datadog-Meta-Lang-Version`), e.g. `3.12.1`.
+    pub language_version: String,
+    /// Language interpreter (`Datadog-Meta-Lang-Interpreter`), e.g. `CPython`.
+    pub language_interpreter: String,
+    /// Tracer version (`Datadog-Meta-Tracer-Version`).
+    pub tracer_version: String,
+    /// Default service of the application.
+    pub service: String,
+    /// Environment (`env`).
+    pub env: String,
+    /// Application version (`version`).
+    pub app_version: String,
+    /// Host name reported with client-side stats.
+    pub hostname: String,
+    /// Container id (`Datadog-Container-ID`), empty when not in a container.
+    pub container_id: String,
+}
+
+/// The complete exporter configuration, as the builder collected it.
+#[derive(Debug, Clone)]
+pub(crate) struct ExporterConfig {
+    pub url: UrlSource,
+    pub metadata: TracerMetadata,
+    pub input_format: Format,
+    pub output_format: Format,
+    pub connect_timeout: Duration,
+    pub request_timeout: Duration,
+    pub send_timeout: Duration,
+    pub max_retries: u32,
+    pub test_session_token: String,
+}
+
+impl Default for ExporterConfig {
+    fn default() -> Self {
+        ExporterConfig {
+            url: UrlSource::Default,
+            metadata: TracerMetadata::default(),
+            input_format: Format::V04,
+            output_format: Format::V04,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            send_timeout: DEFAULT_SEND_TIMEOUT,
+            max_retries: DEFAULT_MAX_RETRIES,
+            test_session_token: String::new(),
+        }
+    }
+}
+
+/// Builds an [`Exporter`]. Setters take `&mut self` and return it for chaining; options are only
+/// validated by [`ExporterBuilder::build`], which may be called several times.
+///
+/// ```no_run
+/// use data_pipeline::exporter::{ExporterBuilder, Format};
+/// let exporter = ExporterBuilder::new()
+///     .url("http://localhost:8126")
+///     .language("python")
+///     .tracer_version("2.0.0")
+///     .output_format(Format::V04)
+///     .build()?;
+/// # Ok::<(), data_pipeline::Error>(())
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct ExporterBuilder {
+    pub(crate) config: ExporterConfig,
+}
+
+/// Generates the setters and [`ExporterBuilder::OPTIONS`] from one list, so they cannot drift.
+macro_rules! options {
+    ($( $(#[$doc:meta])* $name:ident($arg:ident: $ty:ty) => |$cfg:ident| $body:expr; )*) => {
+        impl ExporterBuilder {
+            /// The snake_case name of every option setter, in declaration order. The C ABI has one
+            /// `dp_exporter_builder_set_<name>` per entry.
+            pub const OPTIONS: &'static [&'static str] = &[$(stringify!($name)),*];
+
+            $(
+                $(#[$doc])*
+                pub fn $name(&mut self, $arg: $ty) -> &mut Self {
+                    let $cfg = &mut self.config;
+                    $body;
+                    self
+                }
+            )*
+        }
+    };
+}
+
+options! {
+    /// The agent address: `http://host:port` or `unix:///path/to/socket` (parsed by `build`).
+    /// Replaces an earlier `url_from_env(true)`.
+    url(url: impl Into<String>) => |c| c.url = UrlSource::Explicit(url.into());
+    /// When true, `build` resolves the agent address from the environment
+    /// (`DD_TRACE_AGENT_URL`, else `DD_AGENT_HOST` + `DD_TRACE_AGENT_PORT`; see
+    /// [`AgentUrl::from_env`]), replacing an earlier `url`. When false, undoes an earlier
+    /// `url_from_env(true)` (back to `http://localhost:8126`).
+    url_from_env(enabled: bool) => |c| {
+        if enabled {
+            c.url = UrlSource::Env;
+        } else if c.url == UrlSource::Env {
+            c.url = UrlSource::Default;
+        }
+    };
+    /// Tracer language (`Datadog-Meta-Lang`).
+    language(language: impl Into<String>) => |c| c.metadata.language = language.into();
+    /// Language version (`Datadog-Meta-Lang-Version`).
+    language_version(version: impl Into<String>) => |c| c.metadata.language_version = version.into();
+    /// Language interpreter (`Datadog-Meta-Lang-Interpreter`).
+    language_interpreter(interpreter: impl Into<String>) => |c| c.metadata.language_interpreter = interpreter.into();
+    /// Tracer version (`Datadog-Meta-Tracer-Version`).
+    tracer_version(version: impl Into<String>) => |c| c.metadata.tracer_version = version.into();
+    /// The application's default service.
+    service(service: impl Into<String>) => |c| c.metadata.service = service.into();
+    /// The application's environment.
+    env(env: impl Into<String>) => |c| c.metadata.env = env.into();
+    /// The application's version.
+    app_version(version: impl Into<String>) => |c| c.metadata.app_version = version.into();
+    /// The host name.
+    hostname(hostname: impl Into<String>) => |c| c.metadata.hostname = hostname.into();
+    /// The container id (`Datadog-Container-ID`); empty for none.
+    container_id(id: impl Into<String>) => |c| c.metadata.container_id = id.into();
+    /// Format of the payloads given to [`Exporter::send`] (default v0.4).
+    input_format(format: Format) => |c| c.input_format = format;
+    /// Format sent to the agent (default v0.4). v0.5 is used only when the agent lists
+    /// `/v0.5/traces` in `/info`; otherwise the exporter falls back to v0.4.
+    output_format(format: Format) => |c| c.output_format = format;
+    /// Timeout of a connection attempt (default 1 s).
+    connect_timeout(timeout: std::time::Duration) => |c| c.connect_timeout = timeout;
+    /// Timeout of one HTTP request, response body included (default 3 s).
+    request_timeout(timeout: std::time::Duration) => |c| c.request_timeout = timeout;
+    /// Bound on the total time of one send (encoding, retries, waits and 413 splits included;
+    /// default 5 s). A send never takes longer.
+    send_timeout(timeout: std::time::Duration) => |c| c.send_timeout = timeout;
+    /// Retries after the first attempt (default 3; 0 = no retry).
+    max_retries(retries: u32) => |c| c.max_retries = retries;
+    /// Test agent session token (`X-Datadog-Test-Session-Token`); empty for none.
+    test_session_token(token: impl Into<String>) => |c| c.test_session_token = token.into();
+}
+
+impl ExporterBuilder {
+    /// A builder with every option at its default.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The agent address `build` would use (resolving the environment if asked to).
+    pub fn resolve_url(&self) -> Result<AgentUrl> {
+        match &self.config.url {
+            UrlSource::Default => Ok(AgentUrl::default()),
+            UrlSource::Explicit(url) => AgentUrl::parse(url),
+            UrlSource::Env => AgentUrl::from_env(),
+        }
+    }
+
+    /// Validates the options and creates the exporter (with its own runtime and connection pool).
+    /// Errors are `InvalidArgument` (bad URL, zero timeout, a header value that is not visible
+    /// ASCII) or `Unsupported`.
+    pub fn build(&self) -> Result<Exporter> {
+        let c = &self.config;
+        for (name, d) in [
+            ("connect_timeout", c.connect_timeout),
+            ("request_timeout", c.request_timeout),
+            ("send_timeout", c.send_timeout),
+        ] {
+            if d.is_zero() {
+                return Err(Error::invalid_argument(format!("{name} must be > 0")));
+            }
+        }
+        let url = self.resolve_url()?;
+        Exporter::new(url, c.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_list_matches_setters() {
+        // Each name in OPTIONS comes from the same macro arm as its setter; check the list is
+        // complete and duplicate-free, and exercise every setter once.
+        let mut b = ExporterBuilder::new();
+        b.url("http://127.0.0.1:1")
+            .url_from_env(false)
+            .language("rust")
+            .language_version("1.95")
+            .language_interpreter("rustc")
+            .tracer_version("0.1.0")
+            .service("web")
+            .env("prod")
+            .app_version("1.2.3")
+            .hostname("host")
+            .container_id("abc")
+            .input_format(Format::V04)
+            .output_format(Format::V05)
+            .connect_timeout(Duration::from_millis(100))
+            .request_timeout(Duration::from_millis(200))
+            .send_timeout(Duration::from_millis(300))
+            .max_retries(1)
+            .test_session_token("tok");
+        let expected = [
+            "url",
+            "url_from_env",
+            "language",
+            "language_version",
+            "language_interpreter",
+            "tracer_version",
+            "service",
+            "env",
+            "app_version",
+            "hostname",
+            "container_id",
+            "input_format",
+            "output_format",
+            "connect_timeout",
+            "request_timeout",
+            "send_timeout",
+            "max_retries",
+            "test_session_token",
+        ];
+        assert_eq!(ExporterBuilder::OPTIONS, expected);
+        let c = &b.config;
+        assert_eq!(c.url, UrlSource::Explicit("http://127.0.0.1:1".into()));
+        assert_eq!(c.metadata.container_id, "abc");
+        assert_eq!(c.output_format, Format::V05);
+        assert_eq!(c.send_timeout, Duration::from_millis(300));
+        assert_eq!(c.test_session_token, "tok");
+    }
+
+    #[test]
+    fn url_source_last_setter_wins() {
+        let mut b = ExporterBuilder::new();
+        assert_eq!(b.resolve_url().unwrap(), AgentUrl::default());
+        b.url_from_env(true);
+        assert_eq!(b.config.url, UrlSource::Env);
+        b.url("unix:///tmp/x.sock");
+        assert!(b.resolve_url().unwrap().is_unix());
+        b.url_from_env(false);
+        assert!(
+            b.resolve_url().unwrap().is_unix(),
+            "false does not undo an explicit url"
+        );
+        b.url_from_env(true).url_from_env(false);
+        assert_eq!(b.resolve_url().unwrap(), AgentUrl::default());
+    }
+
+    #[test]
+    fn build_validates() {
+        let err = ExporterBuilder::new().url("nope").build().unwrap_err();
+        assert_eq!(err.kind(), crate::ErrorKind::InvalidArgument);
+        let err = ExporterBuilder::new()
+            .request_timeout(Duration::ZERO)
+            .build()
+            .unwrap_err();
+        assert!(err.message().contains("request_timeout"), "{err}");
+        let err = ExporterBuilder::new()
+            .language("bad\nvalue")
+            .build()
+            .unwrap_err();
+        assert_eq!(err.kind(), crate::ErrorKind::InvalidArgument);
+        assert!(ExporterBuilder::new().build().is_ok());
+    }
+}

@@ -1,0 +1,585 @@
+//! [`Exporter`]: sends trace payloads to one agent, synchronously, with retries within a time bound.
+
+use super::builder::ExporterConfig;
+use super::codec::{self, Format};
+use super::response::AgentResponse;
+use super::TracerMetadata;
+use crate::info::{AgentInfo, InfoState, AGENT_STATE_HEADER, INFO_PATH};
+use crate::transport::retry::{classify_status, parse_retry_after, Jitter, RetryPolicy, Verdict};
+use crate::transport::{AgentUrl, HttpResponse, Transport};
+use crate::{Error, ErrorKind, Result, Trace, Traces};
+use bytes::Bytes;
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+
+/// Request header carrying the number of traces in the payload.
+pub const TRACE_COUNT_HEADER: &str = "x-datadog-trace-count";
+/// Request header carrying the test agent session token.
+pub const TEST_SESSION_TOKEN_HEADER: &str = "x-datadog-test-session-token";
+
+/// A payload ready to go: its bytes, format and trace count.
+#[derive(Debug, Clone)]
+struct Prepared {
+    body: Bytes,
+    format: Format,
+    traces: usize,
+}
+
+/// Sends trace payloads to one agent.
+///
+/// Thread-safe (`Send + Sync`): `send` may be called from several threads at once; connections are
+/// pooled and reused. Each exporter has its own runtime, connection pool and `/info` state.
+///
+/// Sends are synchronous and bounded: one call never takes longer than the configured
+/// `send_timeout`. Calling `send` from inside a tokio runtime is allowed (it then runs on a helper
+/// thread).
+///
+/// Agent discovery: `/info` is fetched while the first send is in flight (not before it), and
+/// again every 5 minutes or when the agent's `Datadog-Agent-State` changes. Its answer only matters
+/// for the v0.5 output format: until it is known, v0.5 is sent optimistically, and if the agent
+/// answers 404 and does not list `/v0.5/traces`, the same payload is re-sent as v0.4 (and v0.4 is
+/// used from then on, logged once). So no send waits for a separate `/info` round-trip, and no
+/// payload is lost to an agent without v0.5.
+pub struct Exporter {
+    transport: Transport,
+    url: AgentUrl,
+    config: ExporterConfig,
+    policy: RetryPolicy,
+    headers: HeaderMap,
+    info: Arc<Mutex<InfoState>>,
+    /// Set once v0.5 turned out unavailable (logged once).
+    v05_unavailable: AtomicBool,
+}
+
+impl std::fmt::Debug for Exporter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Exporter")
+            .field("url", &self.url)
+            .field("input_format", &self.config.input_format)
+            .field("output_format", &self.config.output_format)
+            .finish_non_exhaustive()
+    }
+}
+
+fn header_value(name: &str, value: &str) -> Result<HeaderValue> {
+    HeaderValue::from_str(value).map_err(|_| {
+        Error::invalid_argument(format!(
+            "{name}: {value:?} cannot be sent as an HTTP header value (visible ASCII only)"
+        ))
+    })
+}
+
+/// Rebuilds `e` with `extra` appended to its message, keeping kind and HTTP status.
+fn annotate(e: &Error, extra: &str) -> Error {
+    let msg = format!("{} ({extra})", e.message());
+    match e.http_status() {
+        Some(status) => Error::http(status, msg),
+        None => Error::new(e.kind(), msg),
+    }
+}
+
+fn status_error(resp: &HttpResponse, path: &str) -> Error {
+    let reason = reqwest::StatusCode::from_u16(resp.status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("");
+    let body = String::from_utf8_lossy(&resp.body[..resp.body.len().min(256)]);
+    let body = body.trim();
+    let mut msg = format!("agent answered {} {reason} to {path}", resp.status);
+    if !body.is_empty() {
+        msg.push_str(": ");
+        msg.push_str(body);
+    }
+    Error::http(resp.status, msg)
+}
+
+/// Resets the `fetching` flag when an `/info` fetch ends or is abandoned.
+struct FetchGuard<'a>(&'a Mutex<InfoState>);
+
+impl Drop for FetchGuard<'_> {
+    fn drop(&mut self) {
+        lock(self.0).fetching = false;
+    }
+}
+
+fn lock(m: &Mutex<InfoState>) -> MutexGuard<'_, InfoState> {
+    // The state stays consistent even if a holder panicked: every update is a plain store.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Exporter {
+    /// A builder (same as [`super::ExporterBuilder::new`]).
+    pub fn builder() -> super::ExporterBuilder {
+        super::ExporterBuilder::new()
+    }
+
+    pub(crate) fn new(url: AgentUrl, config: ExporterConfig) -> Result<Exporter> {
+        let m = &config.metadata;
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            reqwest::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/msgpack"),
+        );
+        for (name, value) in [
+            ("datadog-meta-lang", &m.language),
+            ("datadog-meta-lang-version", &m.language_version),
+            ("datadog-meta-lang-interpreter", &m.language_interpreter),
+            ("datadog-meta-tracer-version", &m.tracer_version),
+            ("datadog-container-id", &m.container_id),
+            (TEST_SESSION_TOKEN_HEADER, &config.test_session_token),
+        ] {
+            if !value.is_empty() {
+                headers.insert(HeaderName::from_static(name), header_value(name, value)?);
+            }
+        }
+        headers.insert(
+            HeaderName::from_static("datadog-send-real-http-status"),
+            HeaderValue::from_static("1"),
+        );
+        let transport = Transport::new(&url, config.connect_timeout)?;
+        let policy = RetryPolicy {
+            max_retries: config.max_retries,
+            ..RetryPolicy::default()
+        };
+        Ok(Exporter {
+            transport,
+            url,
+            config,
+            policy,
+            headers,
+            info: Arc::default(),
+            v05_unavailable: AtomicBool::new(false),
+        })
+    }
+
+    /// The agent address.
+    pub fn url(&self) -> &AgentUrl {
+        &self.url
+    }
+
+    /// The tracer and application metadata.
+    pub fn metadata(&self) -> &TracerMetadata {
+        &self.config.metadata
+    }
+
+    /// The format `send` expects.
+    pub fn input_format(&self) -> Format {
+        self.config.input_format
+    }
+
+    /// The configured output format (v0.5 may still fall back to v0.4, see the type's docs).
+    pub fn output_format(&self) -> Format {
+        self.config.output_format
+    }
+
+    /// The last `/info` answer, if one was received.
+    pub fn agent_info(&self) -> Option<Arc<AgentInfo>> {
+        lock(&self.info).info.clone()
+    }
+
+    /// Fetches `/info` now (blocking, bounded by the request timeout) and keeps the answer.
+    pub fn refresh_info(&self) -> Result<Arc<AgentInfo>> {
+        let timeout = self.config.request_timeout;
+        self.transport
+            .block_on(async { self.fetch_info(Instant::now() + timeout).await })
+    }
+
+    /// Sends a payload in the input format. On the fast path (input format = output format, no
+    /// processing configured) the bytes go out as they are, after counting the traces; otherwise
+    /// they are decoded, processed and re-encoded. The payload is copied once; use
+    /// [`Exporter::send_bytes`] to hand over an owned buffer without a copy.
+    pub fn send(&self, payload: &[u8]) -> Result<AgentResponse> {
+        self.send_payload(payload, None)
+    }
+
+    /// [`Exporter::send`] without copying the payload on the fast path.
+    pub fn send_bytes(&self, payload: Bytes) -> Result<AgentResponse> {
+        self.send_payload(&payload, Some(&payload))
+    }
+
+    /// Encodes `traces` in the output format and sends them.
+    pub fn send_traces(&self, traces: &[Trace<'_>]) -> Result<AgentResponse> {
+        let deadline = Instant::now() + self.config.send_timeout;
+        self.run(deadline, |format| {
+            let body = if self.has_processing() {
+                let mut owned: Traces<'_> = traces.to_vec();
+                self.process(&mut owned);
+                codec::encode_to_vec(&owned, format)?
+            } else {
+                codec::encode_to_vec(traces, format)?
+            };
+            Ok(Prepared {
+                body: Bytes::from(body),
+                format,
+                traces: traces.len(),
+            })
+        })
+    }
+
+    fn send_payload(&self, payload: &[u8], owned: Option<&Bytes>) -> Result<AgentResponse> {
+        let deadline = Instant::now() + self.config.send_timeout;
+        let input = self.config.input_format;
+        self.run(deadline, |format| {
+            if format == input && !self.has_processing() {
+                let traces = codec::count_traces(input, payload)?;
+                let body = match owned {
+                    Some(b) => b.clone(),
+                    None => Bytes::copy_from_slice(payload),
+                };
+                return Ok(Prepared {
+                    body,
+                    format,
+                    traces,
+                });
+            }
+            let mut traces = codec::decode(input, payload)?;
+            self.process(&mut traces);
+            let body = codec::encode_to_vec(&traces, format)?;
+            Ok(Prepared {
+                body: Bytes::from(body),
+                format,
+                traces: traces.len(),
+            })
+        })
+    }
+
+    /// True when a stage (normalization, obfuscation, stats, ...) must see the spans, which rules
+    /// out the passthrough fast path. No stage exists yet.
+    fn has_processing(&self) -> bool {
+        false
+    }
+
+    /// THE place where spans are transformed between decode and encode (normalize, obfuscate,
+    /// compute stats, drop P0s). Called only when [`Exporter::has_processing`] is true or when the
+    /// payload is re-encoded anyway.
+    fn process(&self, traces: &mut Traces<'_>) {
+        let _ = traces;
+    }
+
+    /// The format to send now: v0.4, or v0.5 unless the agent is known not to serve it.
+    fn target_format(&self) -> Format {
+        if self.config.output_format == Format::V04 {
+            return Format::V04;
+        }
+        if self.v05_unavailable.load(Ordering::Relaxed) {
+            return Format::V04;
+        }
+        match lock(&self.info).info.as_ref().map(|i| i.supports_v05()) {
+            Some(false) => {
+                self.note_no_v05();
+                Format::V04
+            }
+            _ => Format::V05,
+        }
+    }
+
+    fn note_no_v05(&self) {
+        if !self.v05_unavailable.swap(true, Ordering::Relaxed) {
+            log::warn!(
+                "agent at {} does not list /v0.5/traces: sending v0.4 instead",
+                self.url
+            );
+        }
+    }
+
+    /// Prepares the payload for the target format and delivers it before `deadline`, refreshing
+    /// `/info` alongside when due.
+    fn run(
+        &self,
+        deadline: Instant,
+        prepare: impl Fn(Format) -> Result<Prepared> + Sync,
+    ) -> Result<AgentResponse> {
+        let target = self.target_format();
+        let prepared = prepare(target)?;
+        let info_was_known = lock(&self.info).info.is_some();
+        let work = async {
+            let result = self.deliver_with_info(prepared, deadline).await;
+            match result {
+                Err(e) if target == Format::V05 && e.http_status() == Some(404) => {
+                    // Optimistic v0.5 refused: ask the agent (unless we already knew) and fall back.
+                    let supports = if info_was_known {
+                        self.agent_info().map(|i| i.supports_v05())
+                    } else {
+                        self.fetch_info(deadline)
+                            .await
+                            .ok()
+                            .map(|i| i.supports_v05())
+                    };
+                    if supports == Some(true) {
+                        return Err(e);
+                    }
+                    self.note_no_v05();
+                    let prepared = prepare(Format::V04)?;
+                    self.deliver(prepared, deadline).await
+                }
+                other => other,
+            }
+        };
+        let bound = deadline.saturating_duration_since(Instant::now());
+        self.transport.block_on(async {
+            match tokio::time::timeout(bound, work).await {
+                Ok(r) => r,
+                Err(_) => Err(Error::new(
+                    ErrorKind::Timeout,
+                    format!(
+                        "send to {} did not finish within send_timeout ({:?})",
+                        self.url, self.config.send_timeout
+                    ),
+                )),
+            }
+        })
+    }
+
+    /// Delivers while fetching `/info` concurrently when a refresh is due; the fetch is abandoned
+    /// (and retried at the next send) if the delivery ends first.
+    async fn deliver_with_info(&self, p: Prepared, deadline: Instant) -> Result<AgentResponse> {
+        let due = {
+            let mut s = lock(&self.info);
+            let due = s.needs_refresh(Instant::now());
+            if due {
+                s.fetching = true;
+            }
+            due
+        };
+        let deliver = self.deliver(p, deadline);
+        if !due {
+            return deliver.await;
+        }
+        let guard = FetchGuard(&self.info);
+        let fetch = async {
+            let _guard = guard;
+            let _ = self.fetch_info_inner(deadline).await;
+            // Done: let the delivery finish (this arm never completes).
+            std::future::pending::<Result<AgentResponse>>().await
+        };
+        tokio::select! {
+            r = deliver => r,
+            r = fetch => r,
+        }
+    }
+
+    /// Fetches `/info` (bounded by the request timeout and `deadline`) and stores the answer.
+    async fn fetch_info(&self, deadline: Instant) -> Result<Arc<AgentInfo>> {
+        lock(&self.info).fetching = true;
+        let _guard = FetchGuard(&self.info);
+        self.fetch_info_inner(deadline).await
+    }
+
+    async fn fetch_info_inner(&self, deadline: Instant) -> Result<Arc<AgentInfo>> {
+        let timeout = deadline
+            .saturating_duration_since(Instant::now())
+            .min(self.config.request_timeout);
+        let result = async {
+            let resp = self
+                .transport
+                .client()
+                .request(
+                    reqwest::Method::GET,
+                    INFO_PATH,
+                    HeaderMap::new(),
+                    None,
+                    timeout,
+                )
+                .await?;
+            if resp.status != 200 {
+                return Err(status_error(&resp, INFO_PATH));
+            }
+            Ok((Arc::new(AgentInfo::parse(&resp.body)?), resp))
+        }
+        .await;
+        let mut s = lock(&self.info);
+        s.fetched_at = Some(Instant::now());
+        match result {
+            Ok((info, resp)) => {
+                s.stale = false;
+                s.observe_state(resp.header(AGENT_STATE_HEADER));
+                s.info = Some(info.clone());
+                drop(s);
+                if info.supports_v05() {
+                    self.v05_unavailable.store(false, Ordering::Relaxed);
+                }
+                log::debug!("agent at {}: /info refreshed", self.url);
+                Ok(info)
+            }
+            Err(e) => {
+                log::debug!("agent at {}: /info failed: {e}", self.url);
+                Err(e)
+            }
+        }
+    }
+
+    fn request_headers(&self, traces: usize) -> HeaderMap {
+        let mut h = self.headers.clone();
+        h.insert(
+            HeaderName::from_static(TRACE_COUNT_HEADER),
+            HeaderValue::from(traces),
+        );
+        h
+    }
+
+    /// Delivers one payload before `deadline`: retries per [`crate::transport::retry`], splits on
+    /// 413.
+    fn deliver<'s>(
+        &'s self,
+        p: Prepared,
+        deadline: Instant,
+    ) -> Pin<Box<dyn Future<Output = Result<AgentResponse>> + Send + 's>> {
+        Box::pin(async move {
+            let path = p.format.endpoint_path();
+            let mut jitter = Jitter::new();
+            let mut retries = 0u32;
+            loop {
+                let remaining = deadline.saturating_duration_since(Instant::now());
+                if remaining.is_zero() {
+                    return Err(Error::new(
+                        ErrorKind::Timeout,
+                        format!("send to {}{path}: send_timeout reached", self.url),
+                    ));
+                }
+                let attempt = self
+                    .transport
+                    .client()
+                    .request(
+                        reqwest::Method::PUT,
+                        path,
+                        self.request_headers(p.traces),
+                        Some(p.body.clone()),
+                        remaining.min(self.config.request_timeout),
+                    )
+                    .await;
+                let (error, retry_after) = match attempt {
+                    Ok(resp) => {
+                        self.observe_agent_state(&resp);
+                        match classify_status(resp.status) {
+                            Verdict::Delivered => {
+                                return Ok(AgentResponse::new(resp.status, resp.body.to_vec()))
+                            }
+                            Verdict::Split => return self.split(p, deadline, &resp).await,
+                            Verdict::Fail => return Err(status_error(&resp, path)),
+                            Verdict::Retry => (
+                                status_error(&resp, path),
+                                resp.header("retry-after").and_then(parse_retry_after),
+                            ),
+                        }
+                    }
+                    Err(e) => (e, None),
+                };
+                if retries >= self.policy.max_retries {
+                    return Err(if retries == 0 {
+                        error
+                    } else {
+                        annotate(&error, &format!("after {retries} retries"))
+                    });
+                }
+                retries += 1;
+                let wait = retry_after.unwrap_or_else(|| self.policy.backoff(retries, &mut jitter));
+                if Instant::now() + wait >= deadline {
+                    return Err(annotate(
+                        &error,
+                        &format!("no retry: waiting {wait:?} would pass send_timeout"),
+                    ));
+                }
+                log::debug!("{error}; retry {retries} in {wait:?}");
+                tokio::time::sleep(wait).await;
+            }
+        })
+    }
+
+    /// 413: sends each half of the payload (recursively); answers the last response, or the first
+    /// error after trying both halves.
+    async fn split(
+        &self,
+        p: Prepared,
+        deadline: Instant,
+        resp: &HttpResponse,
+    ) -> Result<AgentResponse> {
+        let path = p.format.endpoint_path();
+        let halves = if p.traces < 2 {
+            None
+        } else {
+            codec::split(p.format, &p.body)?
+        };
+        let Some((a, b)) = halves else {
+            return Err(annotate(
+                &status_error(resp, path),
+                "payload too large and cannot be split further",
+            ));
+        };
+        let mut out = Vec::with_capacity(2);
+        for half in [a, b] {
+            let traces = codec::count_traces(p.format, &half)?;
+            let half = Prepared {
+                body: Bytes::from(half),
+                format: p.format,
+                traces,
+            };
+            out.push(self.deliver(half, deadline).await);
+        }
+        let mut last = None;
+        for r in out {
+            last = Some(r?);
+        }
+        last.ok_or_else(|| Error::new(ErrorKind::Internal, "split produced no halves"))
+    }
+
+    fn observe_agent_state(&self, resp: &HttpResponse) {
+        if lock(&self.info).observe_state(resp.header(AGENT_STATE_HEADER)) {
+            log::debug!(
+                "agent at {}: state changed, /info will be refreshed",
+                self.url
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send_sync<T: Send + Sync>() {}
+
+    #[test]
+    fn exporter_is_send_and_sync() {
+        assert_send_sync::<Exporter>();
+    }
+
+    #[test]
+    fn annotate_keeps_kind_and_status() {
+        let e = annotate(&Error::http(503, "busy"), "after 2 retries");
+        assert_eq!(e.http_status(), Some(503));
+        assert_eq!(e.message(), "busy (after 2 retries)");
+        let e = annotate(&Error::new(ErrorKind::Timeout, "slow"), "x");
+        assert_eq!(e.kind(), ErrorKind::Timeout);
+    }
+
+    #[test]
+    fn headers_per_spec() {
+        let ex = super::super::ExporterBuilder::new()
+            .language("python")
+            .language_version("3.12")
+            .language_interpreter("CPython")
+            .tracer_version("2.1.0")
+            .container_id("cid")
+            .build()
+            .unwrap();
+        let h = ex.request_headers(7);
+        let get = |n: &str| h.get(n).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        assert_eq!(get("content-type").as_deref(), Some("application/msgpack"));
+        assert_eq!(get("x-datadog-trace-count").as_deref(), Some("7"));
+        assert_eq!(get("datadog-meta-lang").as_deref(), Some("python"));
+        assert_eq!(get("datadog-meta-lang-version").as_deref(), Some("3.12"));
+        assert_eq!(
+            get("datadog-meta-lang-interpreter").as_deref(),
+            Some("CPython")
+        );
+        assert_eq!(get("datadog-meta-tracer-version").as_deref(), Some("2.1.0"));
+        assert_eq!(get("datadog-container-id").as_deref(), Some("cid"));
+        assert_eq!(get("datadog-send-real-http-status").as_deref(), Some("1"));
+        assert_eq!(get(TEST_SESSION_TOKEN_HEADER), None);
+        assert_eq!(h.len(), 8);
+    }
+}
