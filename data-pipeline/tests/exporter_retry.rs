@@ -1,0 +1,171 @@
+//! Retry behaviour of the exporter against a fault-injecting HTTP server on loopback (the test
+//! agent cannot answer 5xx/429 or cut connections).
+
+mod support;
+
+use data_pipeline::exporter::{Exporter, ExporterBuilder};
+use data_pipeline::ErrorKind;
+use std::time::{Duration, Instant};
+use support::{v04_payload, Fault, FaultServer};
+
+fn exporter(url: &str, send_timeout: Duration) -> Exporter {
+    ExporterBuilder::new()
+        .url(url)
+        .language("rust")
+        .tracer_version("0.0.1")
+        .request_timeout(Duration::from_millis(500))
+        .send_timeout(send_timeout)
+        .max_retries(3)
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn server_errors_are_retried_until_delivered_once() {
+    let server = FaultServer::start(vec![Fault::status(503), Fault::status(500), Fault::ok()]);
+    let ex = exporter(&server.url(), Duration::from_secs(5));
+    let payload = v04_payload(3, 2, 1);
+    let resp = ex.send(&payload).unwrap();
+    assert_eq!(resp.status, 200);
+    assert_eq!(resp.rate("any", "env"), Some(1.0));
+    let reqs = server.trace_requests();
+    assert_eq!(reqs.len(), 3, "two failures then one success");
+    for r in &reqs {
+        assert_eq!(r.method, "PUT");
+        assert_eq!(r.path, "/v0.4/traces");
+        assert_eq!(r.body, payload, "the same bytes every attempt");
+        assert_eq!(r.header("x-datadog-trace-count"), Some("3"));
+    }
+    // One more send goes out once (nothing left in the script).
+    ex.send(&payload).unwrap();
+    assert_eq!(server.trace_requests().len(), 4);
+}
+
+#[test]
+fn client_errors_are_not_retried() {
+    for status in [400, 401, 403, 404, 415, 422] {
+        let server = FaultServer::start(vec![Fault::status(status)]);
+        let ex = exporter(&server.url(), Duration::from_secs(5));
+        let err = ex.send(&v04_payload(1, 1, 1)).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Http, "{status}: {err}");
+        assert_eq!(err.http_status(), Some(status));
+        assert!(err.message().contains(&status.to_string()), "{err}");
+        assert_eq!(
+            server.trace_requests().len(),
+            1,
+            "{status} must not be retried"
+        );
+    }
+}
+
+#[test]
+fn retries_are_bounded_by_max_retries() {
+    let server = FaultServer::start_with(vec![], Fault::status(502), support::FAULT_INFO);
+    let ex = ExporterBuilder::new()
+        .url(server.url())
+        .max_retries(2)
+        .send_timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    let err = ex.send(&v04_payload(1, 1, 1)).unwrap_err();
+    assert_eq!(err.http_status(), Some(502));
+    assert!(err.message().contains("after 2 retries"), "{err}");
+    assert_eq!(server.trace_requests().len(), 3);
+
+    let server = FaultServer::start(vec![Fault::status(503)]);
+    let ex = ExporterBuilder::new()
+        .url(server.url())
+        .max_retries(0)
+        .build()
+        .unwrap();
+    assert_eq!(
+        ex.send(&v04_payload(1, 1, 1)).unwrap_err().http_status(),
+        Some(503)
+    );
+    assert_eq!(server.trace_requests().len(), 1);
+}
+
+#[test]
+fn too_many_requests_waits_for_retry_after() {
+    let server = FaultServer::start(vec![
+        Fault::status(429).header("Retry-After", "1"),
+        Fault::ok(),
+    ]);
+    let ex = exporter(&server.url(), Duration::from_secs(5));
+    ex.send(&v04_payload(1, 1, 1)).unwrap();
+    let reqs = server.trace_requests();
+    assert_eq!(reqs.len(), 2);
+    let gap = reqs[1].at - reqs[0].at;
+    assert!(
+        gap >= Duration::from_millis(950),
+        "retried after {gap:?}, Retry-After was 1 s"
+    );
+    assert!(gap < Duration::from_secs(3), "waited too long: {gap:?}");
+}
+
+#[test]
+fn retry_after_beyond_the_bound_fails_at_once() {
+    let server = FaultServer::start(vec![Fault::status(429).header("Retry-After", "30")]);
+    let ex = exporter(&server.url(), Duration::from_secs(2));
+    let t0 = Instant::now();
+    let err = ex.send(&v04_payload(1, 1, 1)).unwrap_err();
+    assert!(t0.elapsed() < Duration::from_secs(1), "{:?}", t0.elapsed());
+    assert_eq!(err.http_status(), Some(429));
+    assert!(err.message().contains("send_timeout"), "{err}");
+    assert_eq!(server.trace_requests().len(), 1);
+}
+
+#[test]
+fn connection_reset_and_truncated_answers_are_retried() {
+    let server = FaultServer::start(vec![Fault::Reset, Fault::Truncated, Fault::ok()]);
+    let ex = exporter(&server.url(), Duration::from_secs(5));
+    let resp = ex.send(&v04_payload(2, 3, 1)).unwrap();
+    assert_eq!(resp.status, 200);
+    assert_eq!(server.trace_requests().len(), 3);
+}
+
+#[test]
+fn slow_agent_times_out_within_the_bound() {
+    let server = FaultServer::start_with(
+        vec![],
+        Fault::ok().delayed(Duration::from_secs(10)),
+        support::FAULT_INFO,
+    );
+    let bound = Duration::from_millis(1200);
+    let ex = exporter(&server.url(), bound);
+    let t0 = Instant::now();
+    let err = ex.send(&v04_payload(1, 1, 1)).unwrap_err();
+    let took = t0.elapsed();
+    assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
+    assert!(
+        took >= Duration::from_millis(500),
+        "gave up early: {took:?}"
+    );
+    assert!(
+        took <= bound + Duration::from_millis(150),
+        "bound exceeded: {took:?}"
+    );
+    // 500 ms attempts within 1.2 s: the first attempt, a retry, maybe a third.
+    let n = server.trace_requests().len();
+    assert!((2..=3).contains(&n), "{n} attempts");
+}
+
+#[test]
+fn unreachable_agent_is_a_network_error_within_the_bound() {
+    let port = support::free_port();
+    let ex = exporter(&format!("http://127.0.0.1:{port}"), Duration::from_secs(2));
+    let t0 = Instant::now();
+    let err = ex.send(&v04_payload(1, 1, 1)).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Network, "{err}");
+    assert!(err.message().contains("after 3 retries"), "{err}");
+    assert!(t0.elapsed() < Duration::from_secs(2));
+}
+
+#[test]
+fn malformed_payload_is_refused_before_sending() {
+    let server = FaultServer::start(vec![]);
+    let ex = exporter(&server.url(), Duration::from_secs(2));
+    let err = ex.send(b"\xc1").unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Decode, "{err}");
+    assert!(server.trace_requests().is_empty());
+}
