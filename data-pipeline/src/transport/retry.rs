@@ -38,7 +38,7 @@ pub fn classify_status(status: u16) -> Verdict {
 /// supported (agents send seconds) and yield `None`, as do negative or absurd values.
 pub fn parse_retry_after(value: &str) -> Option<Duration> {
     let secs: f64 = value.trim().parse().ok()?;
-    if !secs.is_finite() || secs < 0.0 || secs > 86_400.0 {
+    if !secs.is_finite() || !(0.0..=86_400.0).contains(&secs) {
         return None;
     }
     Some(Duration::from_secs_f64(secs))
@@ -80,7 +80,7 @@ impl RetryPolicy {
         let random = if nanos == 0 {
             0
         } else {
-            jitter.next() % (nanos + 1)
+            jitter.next_u64() % (nanos + 1)
         };
         half + Duration::from_nanos(random)
     }
@@ -106,7 +106,7 @@ impl Jitter {
     }
 
     /// The next pseudo-random number.
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);

@@ -140,7 +140,7 @@ impl AgentUrl {
                 if authority.contains('@') {
                     return Err(bad("user info is not allowed"));
                 }
-                let (host, port) = split_host_port(authority).map_err(|why| bad(why))?;
+                let (host, port) = split_host_port(authority).map_err(&bad)?;
                 let port = match port {
                     Some(p) => p,
                     None if scheme == Scheme::Http => 80,

@@ -460,6 +460,8 @@ struct FaultState {
     fallback: Fault,
     info: String,
     requests: Vec<Recorded>,
+    keep: bool,
+    count: usize,
 }
 
 /// A real HTTP/1.1 server on 127.0.0.1:0 answering trace requests from a script (then with a
@@ -481,6 +483,18 @@ impl FaultServer {
         Self::start_with(script, Fault::ok(), FAULT_INFO)
     }
 
+    /// A sink for benchmarks: answers 200 at once to everything, counts requests, keeps none.
+    pub fn sink() -> FaultServer {
+        let s = Self::start_with(vec![], Fault::ok(), FAULT_INFO);
+        s.state.lock().unwrap().keep = false;
+        s
+    }
+
+    /// Number of requests received, `/info` included.
+    pub fn request_count(&self) -> usize {
+        self.state.lock().unwrap().count
+    }
+
     /// Starts a server with a script, the answer after the script, and the `/info` body (an
     /// empty body makes `/info` answer 404).
     pub fn start_with(script: Vec<Fault>, fallback: Fault, info: &str) -> FaultServer {
@@ -492,6 +506,8 @@ impl FaultServer {
             fallback,
             info: info.into(),
             requests: Vec::new(),
+            keep: true,
+            count: 0,
         }));
         let stop = Arc::new(AtomicBool::new(false));
         let (st, sp) = (state.clone(), stop.clone());
@@ -569,7 +585,10 @@ fn serve(mut conn: TcpStream, state: Arc<Mutex<FaultState>>, stop: Arc<AtomicBoo
             } else {
                 s.script.pop_front().unwrap_or_else(|| s.fallback.clone())
             };
-            s.requests.push(req);
+            s.count += 1;
+            if s.keep {
+                s.requests.push(req);
+            }
             fault
         };
         match fault {
