@@ -563,6 +563,7 @@ impl Drop for FaultServer {
 /// Serves one connection (keep-alive) until the client closes, a fault closes it, or stop.
 fn serve(mut conn: TcpStream, state: Arc<Mutex<FaultState>>, stop: Arc<AtomicBool>) {
     let _ = conn.set_nonblocking(false);
+    let _ = conn.set_nodelay(true);
     let _ = conn.set_read_timeout(Some(Duration::from_secs(10)));
     let mut buf = Vec::new();
     loop {
@@ -603,16 +604,18 @@ fn serve(mut conn: TcpStream, state: Arc<Mutex<FaultState>>, stop: Arc<AtomicBoo
                     if stop.load(Ordering::Relaxed) {
                         return;
                     }
-                    thread::sleep(Duration::from_millis(5).min(end - Instant::now()));
+                    thread::sleep(
+                        Duration::from_millis(5).min(end.saturating_duration_since(Instant::now())),
+                    );
                 }
                 let mut head = format!("HTTP/1.1 {status} X\r\nContent-Length: {}\r\n", body.len());
                 for (k, v) in headers {
                     head.push_str(&format!("{k}: {v}\r\n"));
                 }
                 head.push_str("\r\n");
-                if conn.write_all(head.as_bytes()).is_err()
-                    || conn.write_all(body.as_bytes()).is_err()
-                {
+                head.push_str(&body);
+                // One write: a head/body pair of writes meets Nagle + delayed ACK (40 ms stalls).
+                if conn.write_all(head.as_bytes()).is_err() {
                     return;
                 }
             }
