@@ -169,3 +169,87 @@ fn malformed_payload_is_refused_before_sending() {
     assert_eq!(err.kind(), ErrorKind::Decode, "{err}");
     assert!(server.trace_requests().is_empty());
 }
+
+#[test]
+fn send_works_from_inside_a_tokio_runtime() {
+    let server = FaultServer::start(vec![]);
+    let ex = exporter(&server.url(), Duration::from_secs(5));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let status = rt.block_on(async { ex.send(&v04_payload(1, 1, 1)).map(|r| r.status) });
+    assert_eq!(status.unwrap(), 200);
+    assert_eq!(server.trace_requests().len(), 1);
+}
+
+#[test]
+fn changed_agent_state_triggers_an_info_refresh() {
+    let server = FaultServer::start(vec![
+        Fault::ok().header("Datadog-Agent-State", "a"),
+        Fault::ok().header("Datadog-Agent-State", "a"),
+        Fault::ok().header("Datadog-Agent-State", "b"),
+        // Slow enough that the /info fetched alongside surely completes first.
+        Fault::ok().delayed(Duration::from_millis(300)),
+    ]);
+    let ex = exporter(&server.url(), Duration::from_secs(5));
+    ex.refresh_info().unwrap();
+    let infos = || {
+        server
+            .all_requests()
+            .iter()
+            .filter(|r| r.path == "/info")
+            .count()
+    };
+    assert_eq!(infos(), 1);
+    let payload = v04_payload(1, 1, 1);
+    ex.send(&payload).unwrap();
+    ex.send(&payload).unwrap();
+    assert_eq!(infos(), 1, "same state: no refresh");
+    ex.send(&payload).unwrap(); // state changes to "b"
+    ex.send(&payload).unwrap(); // refresh runs alongside this send
+    assert_eq!(infos(), 2, "changed state: one refresh");
+}
+
+#[test]
+fn one_exporter_serves_many_threads() {
+    let server = FaultServer::start(vec![]);
+    let ex = exporter(&server.url(), Duration::from_secs(10));
+    std::thread::scope(|s| {
+        for t in 0..4u64 {
+            let ex = &ex;
+            s.spawn(move || {
+                for i in 0..10u64 {
+                    let resp = ex.send(&v04_payload(2, 2, t * 100 + i * 2)).unwrap();
+                    assert_eq!(resp.status, 200);
+                }
+            });
+        }
+    });
+    let reqs = server.trace_requests();
+    assert_eq!(reqs.len(), 40);
+    let mut ids: Vec<u64> = reqs
+        .iter()
+        .map(|r| {
+            let mut rd = &r.body[..];
+            rmp::decode::read_array_len(&mut rd).unwrap();
+            rmp::decode::read_array_len(&mut rd).unwrap();
+            // First span's map: the trace id is the 5th key ("service","name","resource","type",
+            // "trace_id") in support::v04_payload.
+            let mut buf = [0u8; 64];
+            rmp::decode::read_map_len(&mut rd).unwrap();
+            for _ in 0..4 {
+                rmp::decode::read_str(&mut rd, &mut buf).unwrap();
+                rmp::decode::read_str(&mut rd, &mut [0u8; 128]).unwrap();
+            }
+            assert_eq!(
+                rmp::decode::read_str(&mut rd, &mut buf).unwrap(),
+                "trace_id"
+            );
+            rmp::decode::read_int(&mut rd).unwrap()
+        })
+        .collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 40, "every payload arrived once");
+}

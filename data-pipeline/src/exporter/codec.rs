@@ -45,12 +45,12 @@ pub fn decode(_format: Format, _payload: &[u8]) -> Result<Traces<'_>> {
 }
 
 /// Encodes traces.
-pub fn encode_to_vec(_traces: &[Trace<'_>], _format: Format) -> Result<Vec<u8>> {
+pub fn encode_to_vec(_format: Format, _traces: &[Trace<'_>]) -> Result<Vec<u8>> {
     Err(unsupported("encoding"))
 }
 
-/// Splits a payload into two payloads of about half the traces each; `None` when it holds fewer
-/// than two traces.
-pub fn split(_format: Format, _payload: &[u8]) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
+/// Splits a payload into two payloads of about half the spans each; `InvalidArgument` when it
+/// holds fewer than two spans.
+pub fn split_payload(_format: Format, _payload: &[u8]) -> Result<(Vec<u8>, Vec<u8>)> {
     Err(unsupported("splitting"))
 }

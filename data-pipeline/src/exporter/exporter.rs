@@ -208,9 +208,9 @@ impl Exporter {
             let body = if self.has_processing() {
                 let mut owned: Traces<'_> = traces.to_vec();
                 self.process(&mut owned);
-                codec::encode_to_vec(&owned, format)?
+                codec::encode_to_vec(format, &owned)?
             } else {
-                codec::encode_to_vec(traces, format)?
+                codec::encode_to_vec(format, traces)?
             };
             Ok(Prepared {
                 body: Bytes::from(body),
@@ -238,7 +238,7 @@ impl Exporter {
             }
             let mut traces = codec::decode(input, payload)?;
             self.process(&mut traces);
-            let body = codec::encode_to_vec(&traces, format)?;
+            let body = codec::encode_to_vec(format, &traces)?;
             Ok(Prepared {
                 body: Bytes::from(body),
                 format,
@@ -489,8 +489,8 @@ impl Exporter {
         })
     }
 
-    /// 413: sends each half of the payload (recursively); answers the last response, or the first
-    /// error after trying both halves.
+    /// 413: sends each half of the payload (recursively, down to single spans); answers the last
+    /// response, or the first error after trying both halves.
     async fn split(
         &self,
         p: Prepared,
@@ -498,16 +498,15 @@ impl Exporter {
         resp: &HttpResponse,
     ) -> Result<AgentResponse> {
         let path = p.format.endpoint_path();
-        let halves = if p.traces < 2 {
-            None
-        } else {
-            codec::split(p.format, &p.body)?
-        };
-        let Some((a, b)) = halves else {
-            return Err(annotate(
-                &status_error(resp, path),
-                "payload too large and cannot be split further",
-            ));
+        let (a, b) = match codec::split_payload(p.format, &p.body) {
+            Ok(halves) => halves,
+            Err(e) if e.kind() == ErrorKind::InvalidArgument => {
+                return Err(annotate(
+                    &status_error(resp, path),
+                    "payload too large and cannot be split further",
+                ))
+            }
+            Err(e) => return Err(e),
         };
         let mut out = Vec::with_capacity(2);
         for half in [a, b] {
