@@ -22,7 +22,8 @@ const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 /// `Sync`: several threads may call [`Transport::block_on`] at once; tokio lets one of them drive
 /// the I/O while the others' futures are polled on their own threads.
 pub struct Transport {
-    runtime: tokio::runtime::Runtime,
+    /// Always `Some` until drop (taken there to shut it down without blocking).
+    runtime: Option<tokio::runtime::Runtime>,
     client: HttpClient,
     created_pid: u32,
 }
@@ -51,7 +52,7 @@ impl Transport {
             })?;
         let client = HttpClient::new(url, connect_timeout)?;
         Ok(Transport {
-            runtime,
+            runtime: Some(runtime),
             client,
             created_pid: std::process::id(),
         })
@@ -67,13 +68,12 @@ impl Transport {
         self.created_pid
     }
 
-    /// Spawns a task on the runtime; it makes progress whenever some thread is inside
-    /// [`Transport::block_on`].
-    pub fn spawn<F>(&self, fut: F)
-    where
-        F: Future<Output = ()> + Send + 'static,
-    {
-        drop(self.runtime.spawn(fut));
+    fn runtime(&self) -> &tokio::runtime::Runtime {
+        match &self.runtime {
+            Some(rt) => rt,
+            // Only `drop` takes the runtime; nothing can call a method after that.
+            None => unreachable!("runtime used after drop"),
+        }
     }
 
     /// Runs `fut` to completion on this runtime. Safe to call from inside another tokio runtime
@@ -85,12 +85,22 @@ impl Transport {
         F::Output: Send,
     {
         if tokio::runtime::Handle::try_current().is_ok() {
-            std::thread::scope(|s| match s.spawn(|| self.runtime.block_on(fut)).join() {
+            std::thread::scope(|s| match s.spawn(|| self.runtime().block_on(fut)).join() {
                 Ok(out) => out,
                 Err(panic) => std::panic::resume_unwind(panic),
             })
         } else {
-            self.runtime.block_on(fut)
+            self.runtime().block_on(fut)
+        }
+    }
+}
+
+impl Drop for Transport {
+    /// Never blocks: pooled connections are closed and a DNS lookup still running on the blocking
+    /// pool is left to finish on its own.
+    fn drop(&mut self) {
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_background();
         }
     }
 }
