@@ -27,11 +27,7 @@ struct Args {
 }
 
 fn format_arg(v: &str) -> Result<Format, String> {
-    match v {
-        "v0.4" | "0.4" => Ok(Format::V04),
-        "v0.5" | "0.5" => Ok(Format::V05),
-        _ => Err(format!("unknown format {v:?} (expected v0.4 or v0.5)")),
-    }
+    v.parse::<Format>().map_err(|e| e.to_string())
 }
 
 fn parse_args() -> Result<Args, String> {

@@ -213,3 +213,229 @@ fn header_checks_are_live() {
     assert!(n >= 1, "{text}");
     assert!(text.contains("meta_tracer_version_header"), "{text}");
 }
+
+/// Traces decoded from a payload written by `support::v04_payload` (through the crate's codec).
+fn decoded(payload: &[u8]) -> data_pipeline::Traces<'_> {
+    data_pipeline::decode::decode(Format::V04, payload).unwrap()
+}
+
+fn trace_requests(agent: &TestAgent, token: &str) -> Vec<support::Request> {
+    agent
+        .requests(token)
+        .into_iter()
+        .filter(|r| r.path().ends_with("/traces"))
+        .collect()
+}
+
+#[test]
+fn v04_in_v05_out_is_converted() {
+    let agent = TestAgent::start();
+    let token = "v04-to-v05";
+    agent.start_session(token, None);
+    let ex = builder(&agent.url(), token)
+        .input_format(Format::V04)
+        .output_format(Format::V05)
+        .build()
+        .unwrap();
+    let payload = v04_payload(4, 3, 500);
+    assert_eq!(ex.send(&payload).unwrap().status, 200);
+    assert_payload_traces(&agent.traces(token), 4, 3, 500);
+    let reqs = trace_requests(&agent, token);
+    assert_eq!(reqs.len(), 1);
+    assert_eq!(reqs[0].path(), "/v0.5/traces");
+    assert_spec_headers(&reqs[0], 4);
+    let expected = data_pipeline::encode::encode_to_vec(Format::V05, &decoded(&payload)).unwrap();
+    assert_eq!(reqs[0].body, expected);
+    assert_no_check_failures(&agent, token);
+}
+
+#[test]
+fn v05_passthrough_goes_out_byte_for_byte() {
+    let agent = TestAgent::start();
+    let token = "v05-passthrough";
+    agent.start_session(token, None);
+    let ex = builder(&agent.url(), token)
+        .input_format(Format::V05)
+        .output_format(Format::V05)
+        .build()
+        .unwrap();
+    let v05 = data_pipeline::encode::encode_to_vec(Format::V05, &decoded(&v04_payload(3, 5, 42)))
+        .unwrap();
+    assert_eq!(ex.send(&v05).unwrap().status, 200);
+    assert_payload_traces(&agent.traces(token), 3, 5, 42);
+    let reqs = trace_requests(&agent, token);
+    assert_eq!(reqs.len(), 1);
+    assert_eq!(reqs[0].path(), "/v0.5/traces");
+    assert_spec_headers(&reqs[0], 3);
+    assert_eq!(reqs[0].body, v05, "fast path: same bytes");
+    assert_no_check_failures(&agent, token);
+}
+
+#[test]
+fn v05_in_v04_out_is_converted() {
+    let agent = TestAgent::start();
+    let token = "v05-to-v04";
+    agent.start_session(token, None);
+    let ex = builder(&agent.url(), token)
+        .input_format(Format::V05)
+        .output_format(Format::V04)
+        .build()
+        .unwrap();
+    let v05 =
+        data_pipeline::encode::encode_to_vec(Format::V05, &decoded(&v04_payload(2, 2, 7))).unwrap();
+    ex.send(&v05).unwrap();
+    assert_payload_traces(&agent.traces(token), 2, 2, 7);
+    let reqs = trace_requests(&agent, token);
+    assert_eq!(reqs[0].path(), "/v0.4/traces");
+    assert_spec_headers(&reqs[0], 2);
+    assert_no_check_failures(&agent, token);
+}
+
+#[test]
+fn agent_without_v05_gets_v04() {
+    let agent = TestAgent::start_with(
+        &[(
+            "DD_AGENT_EXTRA_INFO",
+            r#"{"endpoints": ["/v0.4/traces", "/v0.6/stats"]}"#,
+        )],
+        &[],
+    );
+    let token = "no-v05";
+    agent.start_session(token, None);
+    let ex = builder(&agent.url(), token)
+        .output_format(Format::V05)
+        .build()
+        .unwrap();
+    assert!(!ex.refresh_info().unwrap().supports_v05());
+    let payload = v04_payload(2, 2, 1);
+    ex.send(&payload).unwrap();
+    ex.send(&payload).unwrap();
+    let reqs = trace_requests(&agent, token);
+    assert_eq!(reqs.len(), 2);
+    for r in &reqs {
+        assert_eq!(r.path(), "/v0.4/traces");
+        assert_eq!(r.body, payload, "v0.4 in, v0.4 out: passthrough");
+    }
+    assert_no_check_failures(&agent, token);
+}
+
+/// Spans built through the API with everything v0.4 carries.
+fn rich_trace() -> Vec<data_pipeline::Span<'static>> {
+    use data_pipeline::span::{AttributeScalar, AttributeValue, SpanEvent, SpanLink};
+    let mut root = data_pipeline::Span {
+        service: "api".into(),
+        name: "http.request".into(),
+        resource: "POST /orders".into(),
+        r#type: "web".into(),
+        span_id: 11,
+        start: 1_700_000_000_123_456_789,
+        duration: 42_000,
+        error: 1,
+        ..Default::default()
+    };
+    root.set_trace_id_128((0x0123_4567_89ab_cdefu128 << 64) | 0xfeed_beef);
+    root.meta.insert("http.status_code", "500".into());
+    root.meta.insert("error.message", "boom".into());
+    root.metrics.insert("_sampling_priority_v1", 2.0);
+    root.metrics.insert("ratio", 0.125);
+    // meta_struct values are msgpack documents: {"a": 1}
+    root.meta_struct.insert(
+        "appsec",
+        std::borrow::Cow::Owned(vec![0x81, 0xa1, b'a', 0x01]),
+    );
+    let mut link = SpanLink {
+        trace_id: 0xaaaa,
+        trace_id_high: 0xbbbb,
+        span_id: 0xcccc,
+        tracestate: "dd=s:1".into(),
+        flags: 0x8000_0001,
+        ..Default::default()
+    };
+    link.attributes.insert("link.kind", "follows".into());
+    root.span_links.push(link);
+    let mut event = SpanEvent {
+        time_unix_nano: 1_700_000_000_200_000_000,
+        name: "exception".into(),
+        ..Default::default()
+    };
+    event.attributes.insert(
+        "exception.message",
+        AttributeValue::Scalar(AttributeScalar::String("boom".into())),
+    );
+    event
+        .attributes
+        .insert("retries", AttributeValue::Scalar(AttributeScalar::Int(3)));
+    event.attributes.insert(
+        "codes",
+        AttributeValue::Array(vec![AttributeScalar::Int(1), AttributeScalar::Int(2)]),
+    );
+    root.span_events.push(event);
+    let child = data_pipeline::Span {
+        service: "api".into(),
+        name: "db.query".into(),
+        resource: "SELECT 1".into(),
+        trace_id: root.trace_id,
+        span_id: 12,
+        parent_id: 11,
+        start: root.start + 10,
+        duration: 1000,
+        ..Default::default()
+    };
+    vec![root, child]
+}
+
+#[test]
+fn api_spans_with_128_bit_ids_links_events_and_meta_struct() {
+    let agent = TestAgent::start();
+    let token = "rich";
+    agent.start_session(token, None);
+    let ex = builder(&agent.url(), token).build().unwrap();
+    let trace = rich_trace();
+    assert_eq!(
+        ex.send_traces(std::slice::from_ref(&trace)).unwrap().status,
+        200
+    );
+
+    let got = agent.traces(token);
+    let spans = got[0].as_array().expect("one trace");
+    assert_eq!(spans.len(), 2);
+    let root = spans.iter().find(|s| s["span_id"] == 11).unwrap();
+    assert_eq!(root["trace_id"].as_u64(), Some(0xfeed_beef));
+    assert_eq!(root["meta"]["_dd.p.tid"], "0123456789abcdef");
+    assert_eq!(root["error"].as_i64(), Some(1));
+    assert_eq!(root["meta"]["http.status_code"], "500");
+    assert_eq!(root["metrics"]["ratio"].as_f64(), Some(0.125));
+    assert_eq!(root["metrics"]["_sampling_priority_v1"].as_f64(), Some(2.0));
+    let link = &root["span_links"][0];
+    assert_eq!(link["trace_id"].as_u64(), Some(0xaaaa));
+    assert_eq!(link["trace_id_high"].as_u64(), Some(0xbbbb));
+    assert_eq!(link["span_id"].as_u64(), Some(0xcccc));
+    assert_eq!(link["tracestate"], "dd=s:1");
+    assert_eq!(link["flags"].as_u64(), Some(0x8000_0001));
+    assert_eq!(link["attributes"]["link.kind"], "follows");
+    let event = &root["span_events"][0];
+    assert_eq!(event["name"], "exception");
+    assert_eq!(
+        event["time_unix_nano"].as_u64(),
+        Some(1_700_000_000_200_000_000)
+    );
+    let attrs = &event["attributes"];
+    assert_eq!(attrs["exception.message"]["string_value"], "boom");
+    assert_eq!(attrs["retries"]["int_value"].as_i64(), Some(3));
+    assert_eq!(
+        attrs["codes"]["array_value"]["values"][1]["int_value"].as_i64(),
+        Some(2)
+    );
+    assert_eq!(root["meta_struct"]["appsec"]["a"].as_i64(), Some(1));
+    let child = spans.iter().find(|s| s["span_id"] == 12).unwrap();
+    assert_eq!(child["parent_id"].as_u64(), Some(11));
+    assert_eq!(child["trace_id"].as_u64(), Some(0xfeed_beef));
+
+    // The raw body carries meta_struct as msgpack bin, and decodes back to what was sent.
+    let reqs = trace_requests(&agent, token);
+    assert_eq!(reqs.len(), 1);
+    assert_spec_headers(&reqs[0], 1);
+    let back = data_pipeline::decode::decode(Format::V04, &reqs[0].body).unwrap();
+    assert_eq!(back, vec![trace]);
+    assert_no_check_failures(&agent, token);
+}

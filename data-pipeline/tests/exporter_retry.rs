@@ -3,7 +3,7 @@
 
 mod support;
 
-use data_pipeline::exporter::{Exporter, ExporterBuilder};
+use data_pipeline::exporter::{Exporter, ExporterBuilder, Format};
 use data_pipeline::ErrorKind;
 use std::time::{Duration, Instant};
 use support::{v04_payload, Fault, FaultServer};
@@ -252,4 +252,80 @@ fn one_exporter_serves_many_threads() {
     ids.sort();
     ids.dedup();
     assert_eq!(ids.len(), 40, "every payload arrived once");
+}
+
+/// Trace ids of the spans in a v0.4 body, in order.
+fn trace_ids(body: &[u8]) -> Vec<u64> {
+    data_pipeline::decode::decode(Format::V04, body)
+        .unwrap()
+        .iter()
+        .flat_map(|t| t.iter().map(|s| s.trace_id))
+        .collect()
+}
+
+#[test]
+fn payload_too_large_is_split_in_halves_recursively() {
+    // 4 traces: 413, then the first half (2 traces) 413 again, then everything passes.
+    let server = FaultServer::start(vec![Fault::status(413), Fault::status(413)]);
+    let ex = exporter(&server.url(), Duration::from_secs(5));
+    let payload = v04_payload(4, 1, 100);
+    let resp = ex.send(&payload).unwrap();
+    assert_eq!(resp.status, 200);
+    let reqs = server.trace_requests();
+    let counts: Vec<_> = reqs
+        .iter()
+        .map(|r| r.header("x-datadog-trace-count").unwrap().to_string())
+        .collect();
+    assert_eq!(counts, ["4", "2", "1", "1", "2"]);
+    assert_eq!(reqs[0].body, payload);
+    let delivered: Vec<u64> = reqs[2..].iter().flat_map(|r| trace_ids(&r.body)).collect();
+    assert_eq!(
+        delivered,
+        [100, 101, 102, 103],
+        "every trace delivered once, in order"
+    );
+}
+
+#[test]
+fn a_single_span_too_large_is_an_error() {
+    let server = FaultServer::start_with(vec![], Fault::status(413), support::FAULT_INFO);
+    let ex = exporter(&server.url(), Duration::from_secs(5));
+    let err = ex.send(&v04_payload(1, 2, 1)).unwrap_err();
+    assert_eq!(err.http_status(), Some(413));
+    assert!(err.message().contains("cannot be split"), "{err}");
+    // 2 spans -> 1 + 1, each refused and not split further.
+    assert_eq!(server.trace_requests().len(), 3);
+}
+
+#[test]
+fn optimistic_v05_falls_back_to_v04_on_404() {
+    let info = r#"{"endpoints": ["/v0.4/traces"]}"#;
+    let server = FaultServer::start_with(vec![Fault::status(404)], Fault::ok(), info);
+    let ex = ExporterBuilder::new()
+        .url(server.url())
+        .output_format(Format::V05)
+        .build()
+        .unwrap();
+    let payload = v04_payload(2, 2, 1);
+    assert_eq!(ex.send(&payload).unwrap().status, 200);
+    ex.send(&payload).unwrap();
+    let reqs = server.trace_requests();
+    let paths: Vec<&str> = reqs.iter().map(|r| r.path.as_str()).collect();
+    assert_eq!(paths, ["/v0.5/traces", "/v0.4/traces", "/v0.4/traces"]);
+    assert_eq!(reqs[1].body, payload, "re-sent as the original v0.4 bytes");
+    assert!(!ex.agent_info().unwrap().supports_v05());
+}
+
+#[test]
+fn v05_404_from_an_agent_that_lists_v05_is_an_error() {
+    let server = FaultServer::start(vec![Fault::status(404)]);
+    let ex = ExporterBuilder::new()
+        .url(server.url())
+        .output_format(Format::V05)
+        .build()
+        .unwrap();
+    ex.refresh_info().unwrap();
+    let err = ex.send(&v04_payload(1, 1, 1)).unwrap_err();
+    assert_eq!(err.http_status(), Some(404));
+    assert_eq!(server.trace_requests().len(), 1);
 }
