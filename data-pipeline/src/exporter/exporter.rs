@@ -295,19 +295,19 @@ impl Exporter {
     ) -> Result<AgentResponse> {
         let target = self.target_format();
         let prepared = prepare(target)?;
-        let info_was_known = lock(&self.info).info.is_some();
         let work = async {
             let result = self.deliver_with_info(prepared, deadline).await;
             match result {
                 Err(e) if target == Format::V05 && e.http_status() == Some(404) => {
-                    // Optimistic v0.5 refused: ask the agent (unless we already knew) and fall back.
-                    let supports = if info_was_known {
-                        self.agent_info().map(|i| i.supports_v05())
-                    } else {
-                        self.fetch_info(deadline)
+                    // Optimistic v0.5 refused: ask the agent (unless its answer is already in,
+                    // e.g. fetched alongside this send) and fall back.
+                    let supports = match self.agent_info() {
+                        Some(info) => Some(info.supports_v05()),
+                        None => self
+                            .fetch_info(deadline)
                             .await
                             .ok()
-                            .map(|i| i.supports_v05())
+                            .map(|i| i.supports_v05()),
                     };
                     if supports == Some(true) {
                         return Err(e);
