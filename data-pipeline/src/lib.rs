@@ -16,10 +16,12 @@
 // and in unit tests.
 extern crate self as data_pipeline;
 
+pub mod datastreams;
 pub mod decode;
 pub mod encode;
 pub mod error;
 pub mod format;
+pub mod sketch;
 pub mod span;
 
 pub use error::{Error, ErrorKind, Result};
