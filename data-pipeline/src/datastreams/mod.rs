@@ -16,13 +16,13 @@
 //!     service: "billing".into(),
 //!     env: "prod".into(),
 //!     flush_interval: None,
+//!     agent_url: "unix:///var/run/datadog/apm.socket".into(),
 //!     ..Config::default()
 //! }).unwrap();
 //! let mut headers = Vec::new();
 //! let produced = dsm.produce(None, "orders", "", &mut headers, 120);
 //! let consumed = dsm.consume("orders", "billing", "", &headers, 120);
 //! assert_eq!(consumed.pathway_start_ns(), produced.pathway_start_ns());
-//! # std::mem::forget(dsm); // no agent here: skip the final flush
 //! ```
 
 pub mod aggregator;
