@@ -28,7 +28,7 @@ where
 /// Injects `ctx` through `set(key, value)`: one call, with [`PROPAGATION_KEY_BASE64`] and the
 /// base64 text.
 pub fn inject_with<F: FnMut(&str, &str)>(ctx: &PathwayContext, mut set: F) {
-    set(PROPAGATION_KEY_BASE64, &ctx.encode_base64());
+    set(PROPAGATION_KEY_BASE64, &ctx.encode_base64_buf());
 }
 
 /// Extracts a context from Kafka headers (keys are case-sensitive; of repeated keys the last

@@ -128,6 +128,24 @@ impl std::ops::Deref for EncodedContext {
     }
 }
 
+/// Base64 text of a context on the stack (at most 36 ASCII chars); derefs to `str`.
+#[derive(Debug, Clone, Copy)]
+pub struct EncodedBase64 {
+    buf: [u8; MAX_BASE64_ENCODED_LEN],
+    len: usize,
+}
+
+/// The longest base64 text of a context: 4 * ceil(26 / 3).
+pub const MAX_BASE64_ENCODED_LEN: usize = 36;
+
+impl std::ops::Deref for EncodedBase64 {
+    type Target = str;
+    fn deref(&self) -> &str {
+        // Only base64 alphabet bytes are ever written.
+        std::str::from_utf8(&self.buf[..self.len]).unwrap_or_default()
+    }
+}
+
 impl PathwayContext {
     /// A context with `hash`, pathway start and edge start in ns since the epoch.
     pub fn new(hash: u64, pathway_start_ns: i64, edge_start_ns: i64) -> Self {
@@ -211,7 +229,21 @@ impl PathwayContext {
 
     /// The text form: standard base64 of [`Self::encode`], `=`-padded (28 chars for 20 bytes).
     pub fn encode_base64(&self) -> String {
-        B64_ENCODE.encode(&*self.encode())
+        self.encode_base64_buf().to_string()
+    }
+
+    /// [`Self::encode_base64`] without allocating.
+    #[inline]
+    pub fn encode_base64_buf(&self) -> EncodedBase64 {
+        let mut out = EncodedBase64 {
+            buf: [0; MAX_BASE64_ENCODED_LEN],
+            len: 0,
+        };
+        // 36 bytes always fit the base64 of at most 26 bytes.
+        out.len = B64_ENCODE
+            .encode_slice(&*self.encode(), &mut out.buf)
+            .unwrap_or(0);
+        out
     }
 
     /// Decodes the binary form. Never fails loudly: fewer than 8 bytes or a truncated varint
@@ -302,6 +334,7 @@ mod tests {
         let c = PathwayContext::from_millis(234, 1699996400000, 1700000000000);
         assert_eq!(hex(&c.encode()), "ea0000000000000080e6f3faf96280a0abfef962");
         assert_eq!(c.encode_base64(), "6gAAAAAAAACA5vP6+WKAoKv++WI=");
+        assert_eq!(&*c.encode_base64_buf(), "6gAAAAAAAACA5vP6+WKAoKv++WI=");
         let d = PathwayContext::decode_base64("6gAAAAAAAACA5vP6+WKAoKv++WI=").unwrap();
         assert_eq!(d, c);
         assert_eq!(d.pathway_start_ms(), 1699996400000);
@@ -368,5 +401,11 @@ mod tests {
         assert!(d.same_on_wire(&c));
         assert_eq!(d.pathway_start_ms(), i64::MAX / 1_000_000);
         assert!(c.encode().len() <= MAX_ENCODED_LEN);
+        let text = c.encode_base64_buf();
+        assert!(text.len() <= MAX_BASE64_ENCODED_LEN);
+        assert_eq!(
+            PathwayContext::decode_base64(&*text).map(|d| d.hash()),
+            Some(7)
+        );
     }
 }

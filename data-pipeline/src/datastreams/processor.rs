@@ -66,6 +66,9 @@ pub struct Config {
     pub max_groups: usize,
     /// Entries of the pathway hash cache.
     pub hash_cache_capacity: usize,
+    /// Extra HTTP headers sent with every payload (e.g. `Datadog-Container-ID`, a test
+    /// session token).
+    pub extra_headers: Vec<(String, String)>,
 }
 
 impl Default for Config {
@@ -87,6 +90,7 @@ impl Default for Config {
             agent_too_old_backoff: Duration::from_secs(300),
             max_groups: 50_000,
             hash_cache_capacity: HashCache::DEFAULT_CAPACITY,
+            extra_headers: Vec::new(),
         }
     }
 }
@@ -142,7 +146,7 @@ struct Inner {
     service: String,
     env: String,
     meta: PayloadMeta,
-    headers: Vec<(&'static str, String)>,
+    headers: Vec<(String, String)>,
     cache: HashCache,
     agg: Mutex<Aggregator>,
     sender: Box<dyn PayloadSender>,
@@ -193,15 +197,25 @@ impl Processor {
             config.service.clone()
         };
         let bucket_ns = u64::try_from(config.bucket_duration.as_nanos()).unwrap_or(u64::MAX);
-        let mut headers = vec![
-            ("Content-Type", "application/msgpack".to_owned()),
-            ("Content-Encoding", "gzip".to_owned()),
-            ("Datadog-Meta-Lang", config.lang.clone()),
-            ("Datadog-Meta-Tracer-Version", config.tracer_version.clone()),
-        ];
+        let mut headers: Vec<(String, String)> = [
+            ("Content-Type", "application/msgpack"),
+            ("Content-Encoding", "gzip"),
+            ("Datadog-Meta-Lang", config.lang.as_str()),
+            (
+                "Datadog-Meta-Tracer-Version",
+                config.tracer_version.as_str(),
+            ),
+        ]
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
         if !config.lang_version.is_empty() {
-            headers.push(("Datadog-Meta-Lang-Version", config.lang_version.clone()));
+            headers.push((
+                "Datadog-Meta-Lang-Version".to_owned(),
+                config.lang_version.clone(),
+            ));
         }
+        headers.extend(config.extra_headers.iter().cloned());
         let hashed_process_tags = if config.hash_process_tags {
             config.process_tags.clone()
         } else {
@@ -633,12 +647,12 @@ mod tests {
     /// Records bodies and answers with scripted statuses (then 200).
     #[derive(Clone, Default)]
     struct Recorder {
-        bodies: Arc<Mutex<Vec<(Vec<u8>, Vec<(&'static str, String)>)>>>,
+        bodies: Arc<Mutex<Vec<(Vec<u8>, Vec<(String, String)>)>>>,
         statuses: Arc<Mutex<Vec<Result<u16>>>>,
     }
 
     impl PayloadSender for Recorder {
-        fn send(&self, body: Vec<u8>, headers: &[(&'static str, String)]) -> Result<u16> {
+        fn send(&self, body: Vec<u8>, headers: &[(String, String)]) -> Result<u16> {
             lock(&self.bodies).push((body, headers.to_vec()));
             let mut s = lock(&self.statuses);
             if s.is_empty() {
@@ -682,6 +696,7 @@ mod tests {
             lang_version: "17".into(),
             tracer_version: "9.9.9".into(),
             flush_interval: None,
+            extra_headers: vec![("X-Extra".into(), "1".into())],
             ..Config::default()
         }
     }
@@ -752,11 +767,12 @@ mod tests {
         let payloads = rec.payloads();
         assert_eq!(payloads.len(), 2);
         let (_, hdrs) = &lock(&rec.bodies)[0];
-        assert!(hdrs.contains(&("Content-Encoding", "gzip".to_owned())));
-        assert!(hdrs.contains(&("Content-Type", "application/msgpack".to_owned())));
-        assert!(hdrs.contains(&("Datadog-Meta-Lang", "cpp".to_owned())));
-        assert!(hdrs.contains(&("Datadog-Meta-Lang-Version", "17".to_owned())));
-        assert!(hdrs.contains(&("Datadog-Meta-Tracer-Version", "9.9.9".to_owned())));
+        assert!(hdrs.contains(&("Content-Encoding".to_owned(), "gzip".to_owned())));
+        assert!(hdrs.contains(&("Content-Type".to_owned(), "application/msgpack".to_owned())));
+        assert!(hdrs.contains(&("Datadog-Meta-Lang".to_owned(), "cpp".to_owned())));
+        assert!(hdrs.contains(&("Datadog-Meta-Lang-Version".to_owned(), "17".to_owned())));
+        assert!(hdrs.contains(&("Datadog-Meta-Tracer-Version".to_owned(), "9.9.9".to_owned())));
+        assert!(hdrs.contains(&("X-Extra".to_owned(), "1".to_owned())));
 
         let a = &payloads[0];
         assert_eq!(get(a, "Service").as_str(), Some("svc-a"));

@@ -9,7 +9,7 @@ use std::time::Duration;
 /// the HTTP status. Network errors and timeouts are errors; an HTTP error status is not.
 pub(crate) trait PayloadSender: Send + Sync {
     /// Sends `body` with `headers`.
-    fn send(&self, body: Vec<u8>, headers: &[(&'static str, String)]) -> Result<u16>;
+    fn send(&self, body: Vec<u8>, headers: &[(String, String)]) -> Result<u16>;
 }
 
 /// The HTTP sender (placeholder until the shared transport lands).
@@ -29,7 +29,7 @@ impl HttpSender {
 }
 
 impl PayloadSender for HttpSender {
-    fn send(&self, _body: Vec<u8>, _headers: &[(&'static str, String)]) -> Result<u16> {
+    fn send(&self, _body: Vec<u8>, _headers: &[(String, String)]) -> Result<u16> {
         Err(Error::new(
             ErrorKind::Unsupported,
             format!(
