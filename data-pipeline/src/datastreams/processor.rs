@@ -644,10 +644,12 @@ mod tests {
     const T0: i64 = 1_700_000_000 * S;
     const NONE: [&str; 0] = [];
 
+    type Sent = Vec<(Vec<u8>, Vec<(String, String)>)>;
+
     /// Records bodies and answers with scripted statuses (then 200).
     #[derive(Clone, Default)]
     struct Recorder {
-        bodies: Arc<Mutex<Vec<(Vec<u8>, Vec<(String, String)>)>>>,
+        bodies: Arc<Mutex<Sent>>,
         statuses: Arc<Mutex<Vec<Result<u16>>>>,
     }
 

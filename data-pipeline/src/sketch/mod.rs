@@ -326,7 +326,7 @@ impl DDSketch {
             }
             let mut sparse: Vec<(i32, f64)> =
                 src.bin_counts.iter().map(|(&i, &c)| (i, c)).collect();
-            sparse.sort_by(|a, b| b.0.cmp(&a.0));
+            sparse.sort_by_key(|b| std::cmp::Reverse(b.0));
             for (i, c) in sparse {
                 dst.add(i, c);
             }
