@@ -22,7 +22,8 @@
 //! let mut headers = Vec::new();
 //! let produced = dsm.produce(None, "orders", "", &mut headers, 120);
 //! let consumed = dsm.consume("orders", "billing", "", &headers, 120);
-//! assert_eq!(consumed.pathway_start_ns(), produced.pathway_start_ns());
+//! // The pathway started at the produce (carried in ms on the wire).
+//! assert_eq!(consumed.pathway_start_ms(), produced.pathway_start_ms());
 //! ```
 
 pub mod aggregator;
