@@ -35,15 +35,40 @@ impl PreparedPoint {
     /// Computes the sketch slots of `point`: latencies in seconds, payload size in bytes.
     #[inline]
     pub fn new(point: StatsPoint) -> Self {
-        let m = dsm_mapping();
-        // The inputs are clamped to >= 0 and finite, so slot() cannot be None.
-        let slot = |v: f64| m.slot(v).unwrap_or(Slot::Zero);
+        let slots = Slots::new(
+            point.pathway_latency_ns,
+            point.edge_latency_ns,
+            point.payload_size,
+        );
         PreparedPoint {
-            pathway_latency: slot(point.pathway_latency_ns as f64 / NS_PER_S),
-            edge_latency: slot(point.edge_latency_ns as f64 / NS_PER_S),
-            payload_size: slot(point.payload_size as f64),
             key: point.key,
             timestamp_ns: point.timestamp_ns,
+            pathway_latency: slots.pathway_latency,
+            edge_latency: slots.edge_latency,
+            payload_size: slots.payload_size,
+        }
+    }
+}
+
+/// The three sketch slots of a point.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Slots {
+    pathway_latency: Slot,
+    edge_latency: Slot,
+    payload_size: Slot,
+}
+
+impl Slots {
+    /// Latencies in ns (shown in seconds), payload size in bytes.
+    #[inline]
+    pub(crate) fn new(pathway_latency_ns: i64, edge_latency_ns: i64, payload_size: i64) -> Self {
+        let m = dsm_mapping();
+        // The inputs are finite, so slot() cannot be None.
+        let slot = |v: f64| m.slot(v).unwrap_or(Slot::Zero);
+        Slots {
+            pathway_latency: slot(pathway_latency_ns as f64 / NS_PER_S),
+            edge_latency: slot(edge_latency_ns as f64 / NS_PER_S),
+            payload_size: slot(payload_size as f64),
         }
     }
 }
@@ -166,6 +191,7 @@ pub struct Aggregator {
     bucket_ns: i64,
     max_groups: usize,
     groups: usize,
+    points: u64,
     dropped: u64,
     buckets: BTreeMap<i64, Bucket>,
 }
@@ -178,6 +204,7 @@ impl Aggregator {
             bucket_ns: i64::try_from(bucket_ns).unwrap_or(i64::MAX).max(1_000_000),
             max_groups,
             groups: 0,
+            points: 0,
             dropped: 0,
             buckets: BTreeMap::new(),
         }
@@ -196,9 +223,21 @@ impl Aggregator {
     /// the group limit is reached.
     #[inline]
     pub fn add(&mut self, p: PreparedPoint) -> bool {
-        let start = self.bucket_start(p.timestamp_ns);
+        let slots = Slots {
+            pathway_latency: p.pathway_latency,
+            edge_latency: p.edge_latency,
+            payload_size: p.payload_size,
+        };
+        self.add_ref(&p.key, p.timestamp_ns, slots)
+    }
+
+    /// [`Aggregator::add`] with a borrowed key (cloned only when it starts a new group).
+    #[inline]
+    pub(crate) fn add_ref(&mut self, key: &Arc<GroupKey>, timestamp_ns: i64, slots: Slots) -> bool {
+        self.points += 1;
+        let start = self.bucket_start(timestamp_ns);
         let bucket = self.buckets.entry(start).or_default();
-        let stats = match bucket.groups.get_mut(&p.key) {
+        let stats = match bucket.groups.get_mut(key) {
             Some(s) => s,
             None => {
                 if self.groups >= self.max_groups {
@@ -206,13 +245,21 @@ impl Aggregator {
                     return false;
                 }
                 self.groups += 1;
-                bucket.groups.entry(p.key).or_insert_with(GroupStats::new)
+                bucket
+                    .groups
+                    .entry(key.clone())
+                    .or_insert_with(GroupStats::new)
             }
         };
-        stats.pathway_latency.add_slot(p.pathway_latency, 1.0);
-        stats.edge_latency.add_slot(p.edge_latency, 1.0);
-        stats.payload_size.add_slot(p.payload_size, 1.0);
+        stats.pathway_latency.add_slot(slots.pathway_latency, 1.0);
+        stats.edge_latency.add_slot(slots.edge_latency, 1.0);
+        stats.payload_size.add_slot(slots.payload_size, 1.0);
         true
+    }
+
+    /// Points offered so far (added or dropped).
+    pub fn points(&self) -> u64 {
+        self.points
     }
 
     /// Records a Kafka offset observed at `now_ns`, keeping the maximum per tag set and bucket.

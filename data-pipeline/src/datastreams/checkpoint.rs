@@ -44,6 +44,78 @@ pub struct StatsPoint {
     pub payload_size: i64,
 }
 
+/// The parts of a checkpoint that do not need the hash: parent, times, loop state.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Plan {
+    pub(crate) parent: u64,
+    pub(crate) pathway_start: i64,
+    pub(crate) edge_start: i64,
+    pub(crate) now: i64,
+    pub(crate) state: LoopState,
+}
+
+impl Plan {
+    /// Applies the incoming context and loop protection.
+    #[inline]
+    pub(crate) fn new(ctx: Option<&PathwayContext>, edge_tags: &[&str], now_ns: i64) -> Plan {
+        let (mut parent, mut pathway_start, mut edge_start, mut state) = match ctx {
+            None => (
+                0,
+                now_ns,
+                now_ns,
+                LoopState {
+                    saved_edge_start_ns: now_ns,
+                    ..LoopState::default()
+                },
+            ),
+            Some(c) => (
+                c.hash(),
+                c.pathway_start_ns(),
+                c.edge_start_ns(),
+                c.loop_state,
+            ),
+        };
+        let direction = Direction::of_tags(edge_tags);
+        if direction != Direction::Unset && direction == state.previous_direction {
+            parent = state.saved_parent;
+            if parent == 0 {
+                pathway_start = now_ns;
+                edge_start = now_ns;
+            } else {
+                edge_start = state.saved_edge_start_ns;
+            }
+        } else {
+            state = LoopState {
+                previous_direction: direction,
+                saved_parent: parent,
+                saved_edge_start_ns: edge_start,
+            };
+        }
+        Plan {
+            parent,
+            pathway_start,
+            edge_start,
+            now: now_ns,
+            state,
+        }
+    }
+
+    /// `max(0, now - pathway_start)`.
+    pub(crate) fn pathway_latency(&self) -> i64 {
+        self.now.saturating_sub(self.pathway_start).max(0)
+    }
+
+    /// `max(0, now - edge_start)`.
+    pub(crate) fn edge_latency(&self) -> i64 {
+        self.now.saturating_sub(self.edge_start).max(0)
+    }
+
+    /// The context to carry on once the pathway `hash` is known.
+    pub(crate) fn next(&self, hash: u64) -> PathwayContext {
+        PathwayContext::new(hash, self.pathway_start, self.now).with_loop_state(self.state)
+    }
+}
+
 /// Runs a checkpoint of `service`/`env` at `now_ns` (hashes through `cache`): returns the new
 /// context and the stats point.
 pub fn checkpoint(
@@ -55,48 +127,16 @@ pub fn checkpoint(
     now_ns: i64,
     payload_size: i64,
 ) -> (PathwayContext, StatsPoint) {
-    let (mut parent, mut pathway_start, mut edge_start, mut state) = match ctx {
-        None => (
-            0,
-            now_ns,
-            now_ns,
-            LoopState {
-                saved_edge_start_ns: now_ns,
-                ..LoopState::default()
-            },
-        ),
-        Some(c) => (
-            c.hash(),
-            c.pathway_start_ns(),
-            c.edge_start_ns(),
-            c.loop_state,
-        ),
-    };
-    let direction = Direction::of_tags(edge_tags);
-    if direction != Direction::Unset && direction == state.previous_direction {
-        parent = state.saved_parent;
-        if parent == 0 {
-            pathway_start = now_ns;
-            edge_start = now_ns;
-        } else {
-            edge_start = state.saved_edge_start_ns;
-        }
-    } else {
-        state = LoopState {
-            previous_direction: direction,
-            saved_parent: parent,
-            saved_edge_start_ns: edge_start,
-        };
-    }
-    let cached = cache.get(service, env, edge_tags, parent);
+    let plan = Plan::new(ctx, edge_tags, now_ns);
+    let cached = cache.get(service, env, edge_tags, plan.parent);
+    let next = plan.next(cached.hash);
     let point = StatsPoint {
         key: cached.key,
         timestamp_ns: now_ns,
-        pathway_latency_ns: now_ns.saturating_sub(pathway_start).max(0),
-        edge_latency_ns: now_ns.saturating_sub(edge_start).max(0),
+        pathway_latency_ns: plan.pathway_latency(),
+        edge_latency_ns: plan.edge_latency(),
         payload_size: payload_size.max(0),
     };
-    let next = PathwayContext::new(cached.hash, pathway_start, now_ns).with_loop_state(state);
     (next, point)
 }
 

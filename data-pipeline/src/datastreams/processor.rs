@@ -11,9 +11,9 @@
 //! the log, counts it ([`Stats::agent_too_old`]) and drops payloads for
 //! [`Config::agent_too_old_backoff`] before trying again.
 
-use super::aggregator::{Aggregator, FlushedBucket, KafkaOffset, OffsetKind, PreparedPoint};
+use super::aggregator::{Aggregator, FlushedBucket, KafkaOffset, OffsetKind, PreparedPoint, Slots};
 use super::carrier;
-use super::checkpoint::{self, StatsPoint};
+use super::checkpoint::{self, Plan, StatsPoint};
 use super::context::PathwayContext;
 use super::hash::HashCache;
 use super::payload::{self, PayloadMeta, PRODUCT_APM, PRODUCT_DSM};
@@ -116,8 +116,8 @@ pub struct Stats {
 
 #[derive(Default)]
 struct Counters {
-    checkpoints: AtomicU64,
-    dropped_points: AtomicU64,
+    /// Checkpoints after shutdown (not aggregated); the others are counted by the aggregator.
+    closed_points: AtomicU64,
     payloads_sent: AtomicU64,
     send_errors: AtomicU64,
     agent_too_old: AtomicU64,
@@ -293,9 +293,29 @@ impl Processor {
         now_ns: Option<i64>,
         service: Option<&str>,
     ) -> PathwayContext {
-        let (next, point) = self.compute(ctx, edge_tags, payload_size, now_ns, service);
-        self.record(point);
-        next
+        // The hot path: no clone of the cached key, logarithms before the lock.
+        let inner = &*self.inner;
+        let service = service.unwrap_or(&inner.service);
+        let plan = Plan::new(ctx, edge_tags, now_ns.unwrap_or_else(self::now_ns));
+        if inner.closed.load(Ordering::Relaxed) {
+            bump(&inner.counters.closed_points);
+            return inner
+                .cache
+                .with(service, &inner.env, edge_tags, plan.parent, |c| {
+                    plan.next(c.hash)
+                });
+        }
+        let slots = Slots::new(
+            plan.pathway_latency(),
+            plan.edge_latency(),
+            payload_size.max(0),
+        );
+        inner
+            .cache
+            .with(service, &inner.env, edge_tags, plan.parent, |cached| {
+                lock(&inner.agg).add_ref(&cached.key, plan.now, slots);
+                plan.next(cached.hash)
+            })
     }
 
     fn compute(
@@ -317,18 +337,13 @@ impl Processor {
         )
     }
 
-    #[inline]
     fn record(&self, point: StatsPoint) {
-        let c = &self.inner.counters;
-        bump(&c.checkpoints);
         if self.inner.closed.load(Ordering::Relaxed) {
-            bump(&c.dropped_points);
+            bump(&self.inner.counters.closed_points);
             return;
         }
         let prepared = PreparedPoint::new(point);
-        if !lock(&self.inner.agg).add(prepared) {
-            bump(&c.dropped_points);
-        }
+        lock(&self.inner.agg).add(prepared);
     }
 
     /// Kafka produce: checkpoint `direction:out, topic:<topic>, type:kafka[,
@@ -480,9 +495,14 @@ impl Processor {
     pub fn stats(&self) -> Stats {
         let c = &self.inner.counters;
         let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let (points, dropped) = {
+            let agg = lock(&self.inner.agg);
+            (agg.points(), agg.dropped())
+        };
+        let closed = g(&c.closed_points);
         Stats {
-            checkpoints: g(&c.checkpoints),
-            dropped_points: g(&c.dropped_points),
+            checkpoints: points + closed,
+            dropped_points: dropped + closed,
             payloads_sent: g(&c.payloads_sent),
             send_errors: g(&c.send_errors),
             agent_too_old: g(&c.agent_too_old),
