@@ -45,7 +45,8 @@ fn parse_agent_url(url: &str) -> Result<Target> {
 
 /// The HTTP sender.
 pub(crate) struct HttpSender {
-    runtime: tokio::runtime::Runtime,
+    /// Always `Some` until drop.
+    runtime: Option<tokio::runtime::Runtime>,
     client: reqwest::Client,
     endpoint: String,
     timeout: Duration,
@@ -95,7 +96,7 @@ impl HttpSender {
                 )
             })?;
         Ok(HttpSender {
-            runtime,
+            runtime: Some(runtime),
             client,
             endpoint,
             timeout,
@@ -144,10 +145,13 @@ impl HttpSender {
 
 impl PayloadSender for HttpSender {
     fn send(&self, body: Vec<u8>, headers: &[(String, String)]) -> Result<u16> {
+        let Some(runtime) = &self.runtime else {
+            return Err(Error::new(ErrorKind::Shutdown, "the sender is shut down"));
+        };
         if tokio::runtime::Handle::try_current().is_ok() {
             // Called from inside an async runtime (an async host): block on a scoped thread.
             std::thread::scope(|s| {
-                s.spawn(|| self.runtime.block_on(self.post(body, headers)))
+                s.spawn(|| runtime.block_on(self.post(body, headers)))
                     .join()
                     .unwrap_or_else(|_| {
                         Err(Error::new(
@@ -157,7 +161,16 @@ impl PayloadSender for HttpSender {
                     })
             })
         } else {
-            self.runtime.block_on(self.post(body, headers))
+            runtime.block_on(self.post(body, headers))
+        }
+    }
+}
+
+impl Drop for HttpSender {
+    fn drop(&mut self) {
+        // Dropping a runtime from inside another one panics; shutdown_background never does.
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_background();
         }
     }
 }
@@ -189,6 +202,27 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn usable_and_droppable_inside_an_async_runtime() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let s =
+                HttpSender::new("unix:///nonexistent/dp-dsm.sock", Duration::from_secs(2)).unwrap();
+            assert_eq!(s.send(vec![], &[]).unwrap_err().kind(), ErrorKind::Network);
+            drop(s);
+            let p = crate::datastreams::Processor::new(crate::datastreams::Config {
+                agent_url: "unix:///nonexistent/dp-dsm.sock".into(),
+                ..Default::default()
+            })
+            .unwrap();
+            p.set_checkpoint(None, &["type:x"], 1);
+            drop(p); // final flush fails (no agent), the thread stops, nothing panics
+        });
     }
 
     #[test]
