@@ -8,7 +8,7 @@
 use super::checkpoint::StatsPoint;
 use super::hash::GroupKey;
 use crate::sketch::{DDSketch, LogarithmicMapping, Slot};
-use rustc_hash::FxBuildHasher;
+use foldhash::fast::FixedState;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, OnceLock};
 
@@ -182,8 +182,8 @@ pub struct FlushedBucket {
 
 #[derive(Default)]
 struct Bucket {
-    groups: HashMap<Arc<GroupKey>, GroupStats, FxBuildHasher>,
-    offsets: HashMap<OffsetKey, i64, FxBuildHasher>,
+    groups: HashMap<Arc<GroupKey>, GroupStats, FixedState>,
+    offsets: HashMap<OffsetKey, i64, FixedState>,
 }
 
 /// Time buckets of aggregated points and offsets.

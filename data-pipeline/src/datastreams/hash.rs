@@ -2,9 +2,9 @@
 //! the node hash and the parent's pathway hash (the pathway). Plus a cache so that a repeated
 //! checkpoint does not rehash.
 
-use rustc_hash::FxHasher;
+use foldhash::fast::FixedState;
 use std::collections::HashMap;
-use std::hash::{Hash, Hasher};
+use std::hash::{BuildHasher, Hash, Hasher};
 use std::sync::{Arc, RwLock};
 
 const FNV_OFFSET_BASIS: u64 = 0xcbf2_9ce4_8422_2325;
@@ -128,7 +128,7 @@ impl GroupKey {
     pub fn new(service: &str, hash: u64, parent: u64, edge_tags: &[&str]) -> Self {
         let mut tags: Vec<String> = edge_tags.iter().map(|t| (*t).to_owned()).collect();
         tags.sort_unstable();
-        let mut h = FxHasher::default();
+        let mut h = FixedState::default().build_hasher();
         service.hash(&mut h);
         hash.hash(&mut h);
         parent.hash(&mut h);
@@ -195,7 +195,7 @@ impl CacheEntry {
 /// usually few; a workload with unbounded tag values gets no cache but correct hashes).
 /// Process tags, when hashed, are fixed for the cache's life.
 pub struct HashCache {
-    map: RwLock<HashMap<u64, CacheEntry, rustc_hash::FxBuildHasher>>,
+    map: RwLock<HashMap<u64, CacheEntry, FixedState>>,
     capacity: usize,
     process_tags: Vec<String>,
 }
@@ -215,7 +215,7 @@ impl HashCache {
     }
 
     fn fingerprint(service: &str, env: &str, edge_tags: &[&str], parent: u64) -> u64 {
-        let mut h = FxHasher::default();
+        let mut h = FixedState::default().build_hasher();
         // `str::hash` writes a terminator, so ("ab","c") and ("a","bc") differ.
         service.hash(&mut h);
         env.hash(&mut h);
