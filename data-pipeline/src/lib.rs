@@ -16,12 +16,14 @@
 // and in unit tests.
 extern crate self as data_pipeline;
 
+pub mod datastreams;
 pub mod decode;
 pub mod encode;
 pub mod error;
 pub mod exporter;
 pub mod format;
 pub mod info;
+pub mod sketch;
 pub mod span;
 pub mod transport;
 

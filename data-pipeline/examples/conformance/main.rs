@@ -5,6 +5,8 @@
 //! Each area adds its ops in its own module below and one row in [`AREAS`]: a handler gets the op
 //! name and the request and answers `None` for an op it does not know.
 
+mod dsm;
+
 use serde_json::{json, Value};
 use std::io::{BufRead, Write};
 
@@ -12,7 +14,7 @@ use std::io::{BufRead, Write};
 type Handler = fn(&str, &Value) -> Option<Value>;
 
 /// The areas and their handlers.
-const AREAS: &[(&str, Handler)] = &[];
+const AREAS: &[(&str, Handler)] = &[("dsm", dsm::handle)];
 
 /// Answers one request object.
 fn dispatch(req: &Value) -> Value {
