@@ -13,6 +13,7 @@
 #![deny(missing_docs)]
 
 pub mod error;
+pub mod obfuscate;
 pub mod span;
 
 pub use error::{Error, ErrorKind, Result};

@@ -5,14 +5,17 @@
 //! Each area adds its ops in its own module below and one row in [`AREAS`]: a handler gets the op
 //! name and the request and answers `None` for an op it does not know.
 
+mod obfuscate_sql;
+
 use serde_json::{json, Value};
 use std::io::{BufRead, Write};
 
 /// A handler for the ops of one area (the text before the first `.` of the op).
 type Handler = fn(&str, &Value) -> Option<Value>;
 
-/// The areas and their handlers.
-const AREAS: &[(&str, Handler)] = &[];
+/// The areas and their handlers. Several rows may share an area (e.g. `obfuscate`): they are asked
+/// in order until one answers.
+const AREAS: &[(&str, Handler)] = &[("obfuscate", obfuscate_sql::handle)];
 
 /// Answers one request object.
 fn dispatch(req: &Value) -> Value {
@@ -23,8 +26,8 @@ fn dispatch(req: &Value) -> Value {
     let area = op.split('.').next().unwrap_or_default();
     AREAS
         .iter()
-        .find(|(name, _)| *name == area)
-        .and_then(|(_, handle)| handle(op, req))
+        .filter(|(name, _)| *name == area)
+        .find_map(|(_, handle)| handle(op, req))
         .unwrap_or_else(|| json!({ "error": format!("unknown op: {op}") }))
 }
 
