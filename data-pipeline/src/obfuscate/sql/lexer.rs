@@ -768,18 +768,25 @@ impl<'a> Lexer<'a> {
             i += n;
         }
         let is_func = tag == b"$func$";
-        while self.cursor < self.src.len() {
-            if self.match_at(&runes) {
+        // go-sqllexer tries the tag at each following byte; a linear-time substring search finds
+        // the same first match without its worst case of (text length x tag length).
+        let needle: Vec<u8> = runes.iter().map(|&r| (r & 0xFF) as u8).collect();
+        let from = self.cursor.min(self.src.len());
+        match memchr::memmem::find(&self.src[from..], &needle) {
+            Some(at) => {
+                self.cursor = from + at;
                 self.next_by(runes.len());
-                return self.emit(if is_func {
+                self.emit(if is_func {
                     T::DollarQuotedFunction
                 } else {
                     T::DollarQuotedString
-                });
+                })
             }
-            self.next();
+            None => {
+                self.cursor = self.src.len();
+                self.emit(T::Error)
+            }
         }
-        self.emit(T::Error)
     }
 
     fn scan_positional_parameter(&mut self) -> Token<'a> {
