@@ -10,7 +10,10 @@
 # (default target/sql-differential.txt). Exit status 0 whatever the agreement (it is a report),
 # 2 when a tool is missing or fails to build.
 #
-# Usage: scripts/sql-differential.sh [corpus-file]
+# MUTATIONS=N adds N queries made by mutating corpus queries (seeded, reproducible: SEED=n): random
+# insertions, deletions and swaps of SQL-significant characters, to reach beyond the corpus.
+#
+# Usage: [MUTATIONS=N] scripts/sql-differential.sh [corpus-file]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 corpus=${1:-$root/data-pipeline/tests/data/obfuscate/sql_corpus.txt}
@@ -57,6 +60,26 @@ with open(corpus, encoding="utf-8") as f:
         else:
             block.append(line)
 flush()
+
+import os, random
+mutations = int(os.environ.get("MUTATIONS", "0"))
+rng = random.Random(int(os.environ.get("SEED", "1")))
+alphabet = list("'\"`$:;,.()[]{}-+*/#@!?%<>=~|&^\\\n 0123456789aeSELCT_é日") + ["--", "/*", "*/", "$$", "::", "->", "#>", "AS ", "IN (", "$func$", "\\'", "''", "0x", "E'", "N'"]
+base = list(queries)
+for _ in range(mutations):
+    d, q = rng.choice(base)
+    q = list(q)
+    for _ in range(rng.randint(1, 4)):
+        op = rng.random()
+        pos = rng.randint(0, len(q))
+        if op < 0.5:
+            q[pos:pos] = [rng.choice(alphabet)]
+        elif op < 0.8 and q:
+            del q[min(pos, len(q) - 1)]
+        elif q:
+            j = rng.randint(0, len(q) - 1)
+            q[min(pos, len(q) - 1)], q[j] = q[j], q[min(pos, len(q) - 1)]
+    queries.append((d, "".join(q)))
 
 meta = {"table_names": True, "collect_commands": True, "collect_comments": True}
 all_keep = {"keep_null": True, "keep_boolean": True, "keep_positional_parameter": True,
