@@ -8,7 +8,8 @@ use std::collections::HashSet;
 #[derive(Debug, Default)]
 pub(crate) struct LegacyMetadata {
     pub(crate) size: i64,
-    tables_seen: HashSet<Vec<u8>>,
+    /// Created on the first table (most queries are obfuscated without collecting tables).
+    tables_seen: Option<HashSet<Vec<u8>>>,
     pub(crate) tables_csv: Vec<u8>,
     pub(crate) commands: Vec<String>,
     pub(crate) comments: Vec<String>,
@@ -32,10 +33,11 @@ impl LegacyMetadata {
     }
 
     pub(crate) fn add_table(&mut self, name: &[u8]) {
-        if self.tables_seen.contains(name) {
+        let seen = self.tables_seen.get_or_insert_with(HashSet::new);
+        if seen.contains(name) {
             return;
         }
-        self.tables_seen.insert(name.to_vec());
+        seen.insert(name.to_vec());
         if !self.tables_csv.is_empty() {
             self.size += 1;
             self.tables_csv.push(b',');
