@@ -6,9 +6,10 @@
 //! Throughput is reported in bytes of the payload being decoded or produced; spans/s is
 //! 10,000 spans divided by the time per iteration.
 
-use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use data_pipeline::decode::{self, Format};
 use data_pipeline::encode;
+use std::hint::black_box;
 use std::time::Duration;
 
 #[path = "support/gen.rs"]

@@ -6,6 +6,7 @@
 //! name and the request and answers `None` for an op it does not know.
 
 mod dsm;
+mod obfuscate_sql;
 
 use serde_json::{json, Value};
 use std::io::{BufRead, Write};
@@ -13,8 +14,9 @@ use std::io::{BufRead, Write};
 /// A handler for the ops of one area (the text before the first `.` of the op).
 type Handler = fn(&str, &Value) -> Option<Value>;
 
-/// The areas and their handlers.
-const AREAS: &[(&str, Handler)] = &[("dsm", dsm::handle)];
+/// The areas and their handlers. Several rows may share an area (e.g. `obfuscate`): they are asked
+/// in order until one answers.
+const AREAS: &[(&str, Handler)] = &[("dsm", dsm::handle), ("obfuscate", obfuscate_sql::handle)];
 
 /// Answers one request object.
 fn dispatch(req: &Value) -> Value {
@@ -25,8 +27,8 @@ fn dispatch(req: &Value) -> Value {
     let area = op.split('.').next().unwrap_or_default();
     AREAS
         .iter()
-        .find(|(name, _)| *name == area)
-        .and_then(|(_, handle)| handle(op, req))
+        .filter(|(name, _)| *name == area)
+        .find_map(|(_, handle)| handle(op, req))
         .unwrap_or_else(|| json!({ "error": format!("unknown op: {op}") }))
 }
 

@@ -1,0 +1,949 @@
+//! The legacy SQL tokenizer: a lexer-like iterator that is deliberately loose (it is not a parser),
+//! stepping through the query exactly as the agent's `SQLTokenizer` does, quirks included, because
+//! the obfuscated text must be byte-for-byte the agent's. One pass, no regex, no allocation per
+//! token (string contents go to a reused scratch buffer).
+
+use super::text::{decode, display_char, is_unicode_letter, is_unicode_space, push_rune, rune_len};
+
+/// A token kind: a character (its code point) or one of the constants below, numbered as the
+/// agent numbers them (the numbers appear in one of its error messages).
+pub(crate) type Kind = u32;
+
+/// Past the last character of the query.
+pub(crate) const END_CHAR: u32 = 0x11_0000;
+
+macro_rules! kinds {
+    ($first:ident = $v:expr, $($name:ident),* $(,)?) => {
+        pub(crate) const $first: Kind = $v;
+        kinds!(@next $first, $($name),*);
+    };
+    (@next $prev:ident, $name:ident $(, $rest:ident)*) => {
+        pub(crate) const $name: Kind = $prev + 1;
+        kinds!(@next $name $(, $rest)*);
+    };
+    (@next $prev:ident) => {};
+}
+
+kinds!(
+    LEX_ERROR = 57346,
+    ID,
+    LIMIT,
+    NULL,
+    STRING,
+    DOUBLE_QUOTED_STRING,
+    DOLLAR_QUOTED_STRING,
+    DOLLAR_QUOTED_FUNC,
+    NUMBER,
+    BOOLEAN_LITERAL,
+    VALUE_ARG,
+    LIST_ARG,
+    COMMENT,
+    VARIABLE,
+    SAVEPOINT,
+    PREPARED_STATEMENT,
+    ESCAPE_SEQUENCE,
+    NULL_SAFE_EQUAL,
+    LE,
+    GE,
+    NE,
+    NOT,
+    AS,
+    ALTER,
+    DROP,
+    CREATE,
+    GRANT,
+    REVOKE,
+    COMMIT,
+    BEGIN,
+    TRUNCATE,
+    SELECT,
+    FROM,
+    UPDATE,
+    DELETE,
+    INSERT,
+    INTO,
+    JOIN,
+    TABLE_NAME,
+    COLON_CAST,
+    JSON_SELECT,
+    JSON_SELECT_TEXT,
+    JSON_SELECT_PATH,
+    JSON_SELECT_PATH_TEXT,
+    JSON_CONTAINS,
+    JSON_CONTAINS_LEFT,
+    JSON_KEY_EXISTS,
+    JSON_ANY_KEYS_EXIST,
+    JSON_ALL_KEYS_EXIST,
+    JSON_DELETE,
+    FILTERED_GROUPABLE,
+    FILTERED_GROUPABLE_PARENTHESIS,
+    FILTERED,
+    FILTERED_BRACKETED_IDENTIFIER,
+);
+
+/// The command name of a command kind, upper-cased (for `collect_commands`).
+pub(crate) fn command_name(k: Kind) -> Option<&'static str> {
+    Some(match k {
+        SELECT => "SELECT",
+        UPDATE => "UPDATE",
+        INSERT => "INSERT",
+        DELETE => "DELETE",
+        JOIN => "JOIN",
+        ALTER => "ALTER",
+        DROP => "DROP",
+        CREATE => "CREATE",
+        GRANT => "GRANT",
+        REVOKE => "REVOKE",
+        COMMIT => "COMMIT",
+        BEGIN => "BEGIN",
+        TRUNCATE => "TRUNCATE",
+        _ => return None,
+    })
+}
+
+/// The keyword kind of an identifier (case-insensitive, with Go's simple upper-casing).
+fn keyword(ident: &[u8]) -> Option<Kind> {
+    // every keyword is 2 to 9 letters (a dotless i or long s takes 2 bytes)
+    if ident.len() < 2 || ident.len() > 18 {
+        return None;
+    }
+    let mut up = [0u8; 9];
+    let mut n = 0;
+    let mut i = 0;
+    if ident.len() <= 9 && ident.iter().all(u8::is_ascii_alphabetic) {
+        // the common case: ASCII letters only
+        for (d, b) in up.iter_mut().zip(ident) {
+            *d = b.to_ascii_uppercase();
+        }
+        n = ident.len();
+        i = ident.len();
+    }
+    while i < ident.len() {
+        let (c, len) = decode(ident, i);
+        i += len;
+        let u = match c {
+            0x61..=0x7A => (c - 0x20) as u8,
+            0..=0x7F => c as u8,
+            0x131 => b'I', // dotless i upper-cases to I
+            0x17F => b'S', // long s upper-cases to S
+            _ => return None,
+        };
+        if n == up.len() {
+            return None;
+        }
+        up[n] = u;
+        n += 1;
+    }
+    Some(match &up[..n] {
+        b"NULL" => NULL,
+        b"TRUE" | b"FALSE" => BOOLEAN_LITERAL,
+        b"SAVEPOINT" => SAVEPOINT,
+        b"LIMIT" => LIMIT,
+        b"AS" => AS,
+        b"ALTER" => ALTER,
+        b"CREATE" => CREATE,
+        b"GRANT" => GRANT,
+        b"REVOKE" => REVOKE,
+        b"COMMIT" => COMMIT,
+        b"BEGIN" => BEGIN,
+        b"TRUNCATE" => TRUNCATE,
+        b"DROP" => DROP,
+        b"SELECT" => SELECT,
+        b"FROM" => FROM,
+        b"UPDATE" => UPDATE,
+        b"DELETE" => DELETE,
+        b"INSERT" => INSERT,
+        b"INTO" => INTO,
+        b"JOIN" => JOIN,
+        _ => return None,
+    })
+}
+
+/// Where a token's text is.
+#[derive(Debug)]
+pub(crate) enum Buf {
+    /// A range of the query.
+    Input(usize, usize),
+    /// The tokenizer's scratch buffer (string contents with quotes and escapes removed).
+    Scratch,
+    /// A fixed text.
+    Static(&'static [u8]),
+    /// Text built for this token.
+    Owned(Vec<u8>),
+}
+
+/// The dialect switches the legacy tokenizer knows (exact `dbms` spellings, as in the agent).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LegacyDbms {
+    SqlServer,
+    Postgres,
+    Other,
+}
+
+impl LegacyDbms {
+    pub(crate) fn from_config(dbms: &str) -> Self {
+        match dbms {
+            "mssql" => Self::SqlServer,
+            "postgresql" => Self::Postgres,
+            _ => Self::Other,
+        }
+    }
+}
+
+/// ASCII bytes that continue an identifier (letters, digits, `_ @ # . * $`), as a table: the
+/// identifier loop is the tokenizer's hottest (measured with perf on the bench corpus).
+static IDENT_CONT: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 128 {
+        let c = b as u8;
+        t[b] = c.is_ascii_alphanumeric() || matches!(c, b'_' | b'@' | b'#' | b'.' | b'*' | b'$');
+        b += 1;
+    }
+    t
+};
+
+#[inline]
+fn is_leading_letter(c: u32) -> bool {
+    c == u32::from(b'_') || c == u32::from(b'@') || is_unicode_letter(c)
+}
+
+#[inline]
+fn is_letter(c: u32) -> bool {
+    is_leading_letter(c) || c == u32::from(b'#')
+}
+
+#[inline]
+fn is_digit(c: u32) -> bool {
+    (0x30..=0x39).contains(&c)
+}
+
+#[inline]
+fn digit_val(c: u32) -> u32 {
+    match c {
+        0x30..=0x39 => c - 0x30,
+        0x61..=0x66 => c - 0x61 + 10,
+        0x41..=0x46 => c - 0x41 + 10,
+        _ => 16,
+    }
+}
+
+fn is_valid_char_after_operator(c: u32) -> bool {
+    matches!(c, 0x28 | 0x60 | 0x27 | 0x22 | 0x2B | 0x2D)
+        || is_unicode_space(c)
+        || is_letter(c)
+        || is_digit(c)
+}
+
+const fn ch(b: u8) -> u32 {
+    b as u32
+}
+
+/// The legacy tokenizer over one query.
+pub(crate) struct Tokenizer<'a> {
+    src: &'a [u8],
+    /// Start of the text not yet returned by `bytes()` (the agent's re-sliced buffer start).
+    start: usize,
+    /// Offset of the next unread byte.
+    off: usize,
+    /// The agent's `pos` (its own arithmetic, which error messages and the `{` rule depend on).
+    pos: usize,
+    last: u32,
+    err: Option<String>,
+    curlys: u32,
+    literal_escapes: bool,
+    seen_escape: bool,
+    dbms: LegacyDbms,
+    dollar_quoted_func: bool,
+    /// String contents of the last string token.
+    pub(crate) scratch: Vec<u8>,
+}
+
+/// What a `$func$` body is turned into: the obfuscated body, or `None` when it can't be obfuscated.
+pub(crate) type FuncBodyObfuscator<'f> = &'f dyn Fn(&[u8], bool) -> Option<Vec<u8>>;
+
+impl<'a> Tokenizer<'a> {
+    pub(crate) fn new(
+        src: &'a [u8],
+        literal_escapes: bool,
+        dbms: LegacyDbms,
+        dollar_quoted_func: bool,
+    ) -> Self {
+        Tokenizer {
+            src,
+            start: 0,
+            off: 0,
+            pos: 0,
+            last: 0,
+            err: None,
+            curlys: 0,
+            literal_escapes,
+            seen_escape: false,
+            dbms,
+            dollar_quoted_func,
+            scratch: Vec::new(),
+        }
+    }
+
+    /// The first error met, with the agent's wording.
+    pub(crate) fn take_err(&mut self) -> String {
+        self.err.take().unwrap_or_default()
+    }
+
+    /// Whether a backslash was seen inside a string.
+    pub(crate) fn seen_escape(&self) -> bool {
+        self.seen_escape
+    }
+
+    /// The bytes of a token's text.
+    pub(crate) fn resolve<'b>(&'b self, b: &'b Buf) -> &'b [u8] {
+        match b {
+            Buf::Input(s, e) => &self.src[*s..*e],
+            Buf::Scratch => &self.scratch,
+            Buf::Static(s) => s,
+            Buf::Owned(v) => v,
+        }
+    }
+
+    fn set_err(&mut self, msg: String) {
+        if self.err.is_none() {
+            self.err = Some(format!("at position {}: {msg}", self.pos));
+        }
+    }
+
+    /// Reads the next character (the agent's `advance`). ASCII is the inlined fast path.
+    #[inline(always)]
+    fn advance(&mut self) {
+        if let Some(&b) = self.src.get(self.off) {
+            if b < 0x80 {
+                if self.last != 0 || self.pos > 0 {
+                    self.pos += 1;
+                }
+                self.off += 1;
+                self.last = u32::from(b);
+                return;
+            }
+        }
+        self.advance_slow();
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn advance_slow(&mut self) {
+        if self.off >= self.src.len() {
+            self.pos += 1;
+            self.last = END_CHAR;
+            return;
+        }
+        let (c, n) = decode(self.src, self.off);
+        if c == super::text::RUNE_ERROR && n < 2 {
+            // not reachable from a &str; kept for the agent's behaviour on bad bytes
+            self.pos += 1;
+            self.last = END_CHAR;
+            let b = self.src[self.off];
+            self.set_err(format!("invalid UTF-8 encoding beginning with 0x{b:x}"));
+            return;
+        }
+        if self.last != 0 || self.pos > 0 {
+            self.pos += n;
+        }
+        self.off += n;
+        self.last = c;
+    }
+
+    /// `advance()` over the current character and every following ASCII byte for which `pred`
+    /// holds, then once more: the same state as calling `advance()` that many times (a hot-path
+    /// shortcut; the caller checked `pred` for the current character).
+    #[inline]
+    fn advance_while_ascii(&mut self, pred: impl Fn(u8) -> bool) {
+        if self.last != 0 || self.pos > 0 {
+            let bytes = self.src;
+            let from = self.off;
+            let mut j = from;
+            while j < bytes.len() && bytes[j] < 0x80 && bytes[j] != 0 && pred(bytes[j]) {
+                j += 1;
+            }
+            if j > from {
+                self.pos += j - from;
+                self.off = j;
+                self.last = u32::from(bytes[j - 1]);
+            }
+        }
+        self.advance();
+    }
+
+    /// Everything advanced over since the previous call, minus the current character.
+    #[inline]
+    fn bytes(&mut self) -> Buf {
+        if self.last == END_CHAR {
+            let r = Buf::Input(self.start, self.off);
+            self.start = self.off;
+            return r;
+        }
+        let end = self.off.saturating_sub(rune_len(self.last)).max(self.start);
+        let r = Buf::Input(self.start, end);
+        self.start = end;
+        r
+    }
+
+    fn skip_blank(&mut self) {
+        while is_unicode_space(self.last) {
+            self.advance_while_ascii(|b| matches!(b, 0x09..=0x0D | 0x20));
+        }
+        self.bytes();
+    }
+
+    /// The next token. `func_body` obfuscates `$func$` bodies when `dollar_quoted_func` is on.
+    pub(crate) fn scan(&mut self, func_body: FuncBodyObfuscator<'_>) -> (Kind, Buf) {
+        if self.last == 0 {
+            self.advance();
+        }
+        self.skip_blank();
+        let c = self.last;
+        if is_leading_letter(c) && !(self.dbms == LegacyDbms::Postgres && c == ch(b'@')) {
+            return self.scan_identifier();
+        }
+        if is_digit(c) {
+            return self.scan_number(false);
+        }
+        self.advance();
+        if self.last == END_CHAR && self.err.is_some() {
+            return (LEX_ERROR, Buf::Static(b""));
+        }
+        let postgres = self.dbms == LegacyDbms::Postgres;
+        let mssql = self.dbms == LegacyDbms::SqlServer;
+        match c {
+            END_CHAR => {
+                if self.err.is_some() {
+                    (LEX_ERROR, Buf::Static(b""))
+                } else {
+                    (END_CHAR, Buf::Static(b""))
+                }
+            }
+            0x3A /* : */ => {
+                if self.last == ch(b':') {
+                    self.advance();
+                    return (COLON_CAST, Buf::Static(b"::"));
+                }
+                if is_unicode_space(self.last) {
+                    return (c, self.bytes());
+                }
+                if self.last == ch(b']') || self.last == ch(b'$') {
+                    return (c, self.bytes());
+                }
+                if self.last != ch(b'=') {
+                    return self.scan_bind_var();
+                }
+                // ":=" : the ':' alone (the agent's fallthrough into the '~' case)
+                (c, self.bytes())
+            }
+            0x7E /* ~ */ => {
+                if self.last == ch(b'*') {
+                    self.advance();
+                    return (c, Buf::Static(b"~*"));
+                }
+                (c, self.bytes())
+            }
+            0x3F /* ? */ if postgres => match self.last {
+                0x7C => {
+                    self.advance();
+                    (JSON_ANY_KEYS_EXIST, Buf::Static(b"?|"))
+                }
+                0x26 => {
+                    self.advance();
+                    (JSON_ALL_KEYS_EXIST, Buf::Static(b"?&"))
+                }
+                _ => (JSON_KEY_EXISTS, self.bytes()),
+            },
+            0x3F | 0x3D | 0x2C | 0x3B | 0x28 | 0x29 | 0x2B | 0x2A | 0x26 | 0x7C | 0x5E | 0x5D => {
+                (c, self.bytes())
+            }
+            0x5B /* [ */ => {
+                if mssql {
+                    return self.scan_string(ch(b']'), DOUBLE_QUOTED_STRING);
+                }
+                (c, self.bytes())
+            }
+            0x2E /* . */ => {
+                if is_digit(self.last) {
+                    return self.scan_number(true);
+                }
+                (c, self.bytes())
+            }
+            0x2F /* / */ => match self.last {
+                0x2F => {
+                    self.advance();
+                    self.scan_comment_line()
+                }
+                0x2A => {
+                    self.advance();
+                    self.scan_comment_block()
+                }
+                _ => (c, self.bytes()),
+            },
+            0x2D /* - */ => {
+                if self.last == ch(b'-') {
+                    self.advance();
+                    return self.scan_comment_line();
+                }
+                if self.last == ch(b'>') {
+                    if postgres {
+                        self.advance();
+                        if self.last == ch(b'>') {
+                            self.advance();
+                            return (JSON_SELECT_TEXT, Buf::Static(b"->>"));
+                        }
+                        return (JSON_SELECT, Buf::Static(b"->"));
+                    }
+                    // the agent falls through into its "digit follows" case
+                    return self.scan_number(false);
+                }
+                if is_digit(self.last) {
+                    return self.scan_number(false);
+                }
+                if self.last == ch(b'.') {
+                    self.advance();
+                    if is_digit(self.last) {
+                        return self.scan_number(true);
+                    }
+                    // The agent rewinds its current character to '.' without rewinding its
+                    // read offset; reproduced as is.
+                    self.last = ch(b'.');
+                    self.pos = self.pos.saturating_sub(1);
+                }
+                (c, self.bytes())
+            }
+            0x23 /* # */ => match self.dbms {
+                LegacyDbms::SqlServer => self.scan_identifier(),
+                LegacyDbms::Postgres => match self.last {
+                    0x3E => {
+                        self.advance();
+                        if self.last == ch(b'>') {
+                            self.advance();
+                            return (JSON_SELECT_PATH_TEXT, Buf::Static(b"#>>"));
+                        }
+                        (JSON_SELECT_PATH, Buf::Static(b"#>"))
+                    }
+                    0x2D => {
+                        self.advance();
+                        (JSON_DELETE, Buf::Static(b"#-"))
+                    }
+                    _ => (c, self.bytes()),
+                },
+                LegacyDbms::Other => {
+                    self.advance();
+                    self.scan_comment_line()
+                }
+            },
+            0x3C /* < */ => match self.last {
+                0x3E => {
+                    self.advance();
+                    (NE, Buf::Static(b"<>"))
+                }
+                0x3D => {
+                    self.advance();
+                    if self.last == ch(b'>') {
+                        self.advance();
+                        return (NULL_SAFE_EQUAL, Buf::Static(b"<=>"));
+                    }
+                    (LE, Buf::Static(b"<="))
+                }
+                0x40 if postgres => {
+                    self.advance();
+                    (JSON_CONTAINS_LEFT, Buf::Static(b"<@"))
+                }
+                _ => (c, self.bytes()),
+            },
+            0x3E /* > */ => {
+                if self.last == ch(b'=') {
+                    self.advance();
+                    return (GE, Buf::Static(b">="));
+                }
+                (c, self.bytes())
+            }
+            0x21 /* ! */ => match self.last {
+                0x3D => {
+                    self.advance();
+                    (NE, Buf::Static(b"!="))
+                }
+                0x7E => {
+                    self.advance();
+                    if self.last == ch(b'*') {
+                        self.advance();
+                        return (NE, Buf::Static(b"!~*"));
+                    }
+                    (NE, Buf::Static(b"!~"))
+                }
+                l => {
+                    if is_valid_char_after_operator(l) {
+                        return (NOT, self.bytes());
+                    }
+                    self.set_err(format!(
+                        "unexpected char \"{}\" ({l}) after \"!\"",
+                        display_char(l)
+                    ));
+                    (LEX_ERROR, self.bytes())
+                }
+            },
+            0x27 => self.scan_string(c, STRING),
+            0x22 => self.scan_string(c, DOUBLE_QUOTED_STRING),
+            0x60 => self.scan_string(c, ID),
+            0x25 /* % */ => {
+                if self.last == ch(b'(') {
+                    return self.scan_variable_identifier();
+                }
+                if is_letter(self.last) {
+                    self.advance();
+                    return (VARIABLE, self.bytes());
+                }
+                (c, self.bytes())
+            }
+            0x24 /* $ */ => {
+                if is_digit(self.last) || self.last == ch(b'?') {
+                    return self.scan_prepared_statement();
+                }
+                if mssql && is_letter(self.last) {
+                    return self.scan_identifier();
+                }
+                let (kind, tok) = self.scan_dollar_quoted_string();
+                if kind == DOLLAR_QUOTED_FUNC {
+                    let body = self.resolve(&tok).to_vec();
+                    return match func_body(&body, self.literal_escapes) {
+                        Some(obf) => {
+                            let mut v = Vec::with_capacity(obf.len() + 12);
+                            v.extend_from_slice(b"$func$");
+                            v.extend_from_slice(&obf);
+                            v.extend_from_slice(b"$func$");
+                            (DOLLAR_QUOTED_FUNC, Buf::Owned(v))
+                        }
+                        None => (DOLLAR_QUOTED_STRING, tok),
+                    };
+                }
+                (kind, tok)
+            }
+            0x40 /* @ (postgres only: elsewhere it starts an identifier) */ if postgres => {
+                if self.last == ch(b'>') {
+                    self.advance();
+                    return (JSON_CONTAINS, Buf::Static(b"@>"));
+                }
+                (c, self.bytes())
+            }
+            0x40 | 0x7B /* { */ => {
+                if self.pos == 1 || self.curlys > 0 {
+                    // top-level JDBC escape like {call proc(?)}: keep its shape
+                    self.curlys += 1;
+                    return (c, self.bytes());
+                }
+                self.scan_escape_sequence()
+            }
+            0x7D /* } */ => {
+                if self.curlys == 0 {
+                    self.set_err(format!("unexpected byte {c}"));
+                    return (LEX_ERROR, self.bytes());
+                }
+                self.curlys -= 1;
+                (c, self.bytes())
+            }
+            _ => {
+                self.set_err(format!("unexpected byte {c}"));
+                (LEX_ERROR, self.bytes())
+            }
+        }
+    }
+
+    fn scan_identifier(&mut self) -> (Kind, Buf) {
+        self.advance();
+        while is_letter(self.last) || is_digit(self.last) || matches!(self.last, 0x2E | 0x2A | 0x24)
+        {
+            self.advance_while_ascii(|b| IDENT_CONT[usize::from(b)]);
+        }
+        let t = self.bytes();
+        let kind = match &t {
+            Buf::Input(s, e) => keyword(&self.src[*s..*e]).unwrap_or(ID),
+            _ => ID,
+        };
+        (kind, t)
+    }
+
+    fn scan_variable_identifier(&mut self) -> (Kind, Buf) {
+        self.advance();
+        while self.last != ch(b')') && self.last != END_CHAR {
+            self.advance();
+        }
+        self.advance();
+        if !is_letter(self.last) {
+            let l = self.last;
+            self.set_err(format!(
+                "invalid character after variable identifier: \"{}\" ({l})",
+                display_char(l)
+            ));
+            return (LEX_ERROR, self.bytes());
+        }
+        self.advance();
+        (VARIABLE, self.bytes())
+    }
+
+    fn scan_dollar_quoted_string(&mut self) -> (Kind, Buf) {
+        let (kind, _) = self.scan_string(ch(b'$'), STRING);
+        if kind == LEX_ERROR {
+            return (kind, self.bytes());
+        }
+        let mut delim: Vec<u8> = Vec::with_capacity(self.scratch.len() + 2);
+        if self.scratch.as_slice() == b"$$" {
+            delim.extend_from_slice(b"$$");
+        } else {
+            delim.push(b'$');
+            delim.extend_from_slice(&self.scratch);
+            delim.push(b'$');
+        }
+        self.scratch.clear();
+        let mut got = 0usize;
+        loop {
+            let c = self.last;
+            self.advance();
+            if c == END_CHAR {
+                self.set_err("unexpected EOF in dollar-quoted string".to_owned());
+                return (LEX_ERROR, Buf::Scratch);
+            }
+            // the agent compares the low byte of the character with the delimiter byte
+            if (c & 0xFF) as u8 == delim[got] {
+                got += 1;
+                if got == delim.len() {
+                    break;
+                }
+                continue;
+            }
+            if got > 0 {
+                self.scratch.extend_from_slice(&delim[..got]);
+                got = 0;
+            }
+            push_rune(&mut self.scratch, c);
+        }
+        if self.dollar_quoted_func && delim.as_slice() == b"$func$" {
+            return (DOLLAR_QUOTED_FUNC, Buf::Scratch);
+        }
+        (DOLLAR_QUOTED_STRING, Buf::Scratch)
+    }
+
+    fn scan_prepared_statement(&mut self) -> (Kind, Buf) {
+        if !is_digit(self.last) && self.last != ch(b'?') {
+            let l = self.last;
+            self.set_err(format!(
+                "prepared statements must start with digits, got \"{}\" ({l})",
+                display_char(l)
+            ));
+            return (LEX_ERROR, self.bytes());
+        }
+        if self.last == ch(b'?') {
+            self.advance();
+            return (PREPARED_STATEMENT, self.bytes());
+        }
+        let (kind, buf) = self.scan_number(false);
+        if kind == LEX_ERROR {
+            self.set_err("invalid number".to_owned());
+            return (LEX_ERROR, self.bytes());
+        }
+        (PREPARED_STATEMENT, buf)
+    }
+
+    fn scan_escape_sequence(&mut self) -> (Kind, Buf) {
+        while self.last != ch(b'}') && self.last != END_CHAR {
+            self.advance();
+        }
+        if self.last == END_CHAR {
+            self.set_err("unexpected EOF in escape sequence".to_owned());
+            return (LEX_ERROR, self.bytes());
+        }
+        self.advance();
+        (ESCAPE_SEQUENCE, self.bytes())
+    }
+
+    fn scan_bind_var(&mut self) -> (Kind, Buf) {
+        let mut kind = VALUE_ARG;
+        if self.last == ch(b':') {
+            kind = LIST_ARG;
+            self.advance();
+        }
+        if !is_letter(self.last) && !is_digit(self.last) {
+            let l = self.last;
+            self.set_err(format!(
+                "bind variables should start with letters or digits, got \"{}\" ({l})",
+                display_char(l)
+            ));
+            return (LEX_ERROR, self.bytes());
+        }
+        while is_letter(self.last) || is_digit(self.last) || self.last == ch(b'.') {
+            self.advance();
+        }
+        (kind, self.bytes())
+    }
+
+    fn scan_mantissa(&mut self, base: u32) {
+        while digit_val(self.last) < base {
+            if base == 10 {
+                self.advance_while_ascii(|b| b.is_ascii_digit());
+            } else {
+                self.advance();
+            }
+        }
+    }
+
+    fn scan_number(&mut self, seen_decimal_point: bool) -> (Kind, Buf) {
+        #[derive(PartialEq)]
+        enum Step {
+            Mantissa,
+            Fraction,
+            Exponent,
+            Exit,
+        }
+        let mut step = Step::Mantissa;
+        if seen_decimal_point {
+            self.scan_mantissa(10);
+            step = Step::Exponent;
+        } else if self.last == ch(b'0') {
+            self.advance();
+            if self.last == ch(b'x') || self.last == ch(b'X') {
+                self.advance();
+                self.scan_mantissa(16);
+                step = Step::Exit;
+            } else {
+                self.scan_mantissa(8);
+                if self.last == ch(b'8') || self.last == ch(b'9') {
+                    self.scan_mantissa(10);
+                }
+                step = if matches!(self.last, 0x2E | 0x65 | 0x45) {
+                    Step::Fraction
+                } else {
+                    Step::Exit
+                };
+            }
+        }
+        if step == Step::Mantissa {
+            self.scan_mantissa(10);
+            step = Step::Fraction;
+        }
+        if step == Step::Fraction {
+            if self.last == ch(b'.') {
+                self.advance();
+                self.scan_mantissa(10);
+            }
+            step = Step::Exponent;
+        }
+        if step == Step::Exponent && (self.last == ch(b'e') || self.last == ch(b'E')) {
+            self.advance();
+            if self.last == ch(b'+') || self.last == ch(b'-') {
+                self.advance();
+            }
+            self.scan_mantissa(10);
+        }
+        let t = self.bytes();
+        if let Buf::Input(s, e) = t {
+            if s == e {
+                self.set_err("Parse error: ended up with zero-length number.".to_owned());
+                return (LEX_ERROR, Buf::Static(b""));
+            }
+        }
+        (NUMBER, t)
+    }
+
+    fn scan_string(&mut self, delim: u32, kind: Kind) -> (Kind, Buf) {
+        self.scratch.clear();
+        loop {
+            let mut c = self.last;
+            if c < 0x80 && c != 0 && c != delim && c != ch(b'\\') {
+                // a run of plain ASCII characters, copied at once (same state as one by one)
+                let bytes = self.src;
+                let from = self.off;
+                let mut j = from;
+                while j < bytes.len()
+                    && bytes[j] < 0x80
+                    && bytes[j] != 0
+                    && u32::from(bytes[j]) != delim
+                    && bytes[j] != b'\\'
+                {
+                    j += 1;
+                }
+                self.scratch.push(c as u8);
+                self.scratch.extend_from_slice(&bytes[from..j]);
+                if j > from {
+                    self.pos += j - from;
+                    self.off = j;
+                    self.last = u32::from(bytes[j - 1]);
+                }
+                self.advance();
+                continue;
+            }
+            self.advance();
+            if c == delim {
+                if self.last == delim {
+                    // a doubled delimiter stands for itself
+                    self.advance();
+                } else {
+                    break;
+                }
+            } else if c == ch(b'\\') {
+                self.seen_escape = true;
+                if !self.literal_escapes {
+                    c = self.last;
+                    self.advance();
+                }
+            }
+            if c == END_CHAR {
+                self.set_err("unexpected EOF in string".to_owned());
+                return (LEX_ERROR, Buf::Scratch);
+            }
+            push_rune(&mut self.scratch, c);
+        }
+        let blank = {
+            let s = &self.scratch;
+            let mut i = 0;
+            let mut all_space = true;
+            while i < s.len() {
+                let (c, n) = decode(s, i);
+                if !is_unicode_space(c) {
+                    all_space = false;
+                    break;
+                }
+                i += n;
+            }
+            all_space
+        };
+        if blank {
+            // empty or blank: keep the delimiters so the result stays valid SQL
+            self.scratch.clear();
+            push_rune(&mut self.scratch, delim);
+            push_rune(&mut self.scratch, delim);
+        }
+        (kind, Buf::Scratch)
+    }
+
+    fn scan_comment_line(&mut self) -> (Kind, Buf) {
+        while self.last != END_CHAR {
+            if self.last == ch(b'\n') {
+                self.advance();
+                break;
+            }
+            self.advance_while_ascii(|b| b != b'\n');
+        }
+        (COMMENT, self.bytes())
+    }
+
+    fn scan_comment_block(&mut self) -> (Kind, Buf) {
+        loop {
+            if self.last == ch(b'*') {
+                self.advance();
+                if self.last == ch(b'/') {
+                    self.advance();
+                    break;
+                }
+                continue;
+            }
+            if self.last == END_CHAR {
+                self.set_err("unexpected EOF in comment".to_owned());
+                return (LEX_ERROR, self.bytes());
+            }
+            self.advance_while_ascii(|b| b != b'*');
+        }
+        (COMMENT, self.bytes())
+    }
+}
