@@ -18,14 +18,22 @@ fn too_long(what: &str, n: usize) -> Error {
 }
 
 /// A string (`str` family).
-#[inline]
+#[inline(always)]
 pub(crate) fn str(out: &mut Vec<u8>, s: &str) -> Result<()> {
     let b = s.as_bytes();
+    if b.len() < 32 {
+        out.reserve(1 + b.len());
+        out.push(0xa0 | b.len() as u8);
+        out.extend_from_slice(b);
+        return Ok(());
+    }
+    str_long(out, b)
+}
+
+#[inline(never)]
+fn str_long(out: &mut Vec<u8>, b: &[u8]) -> Result<()> {
     let n = b.len();
-    if n < 32 {
-        out.reserve(1 + n);
-        out.push(0xa0 | n as u8);
-    } else if n < 256 {
+    if n < 256 {
         out.reserve(2 + n);
         out.extend_from_slice(&[0xd9, n as u8]);
     } else if n < 65536 {
