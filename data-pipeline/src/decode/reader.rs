@@ -429,7 +429,7 @@ impl<'a> Reader<'a> {
             if data > 0 {
                 self.take(data, what)?;
             }
-            pending += children;
+            pending = pending.saturating_add(children);
         }
         Ok(())
     }

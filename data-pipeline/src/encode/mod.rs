@@ -117,12 +117,11 @@ pub fn split_traces<'a>(traces: &mut Traces<'a>) -> Result<Traces<'a>> {
     let priority = trace
         .iter()
         .find_map(|s| s.metrics.get(SAMPLING_PRIORITY_KEY).copied());
-    if let (Some(p), false) = (
-        priority,
-        tail.iter()
-            .any(|s| s.metrics.contains_key(SAMPLING_PRIORITY_KEY)),
-    ) {
-        tail[0].metrics.push(SAMPLING_PRIORITY_KEY, p);
+    let tail_has_priority = tail
+        .iter()
+        .any(|s| s.metrics.contains_key(SAMPLING_PRIORITY_KEY));
+    if let (Some(p), false, Some(first)) = (priority, tail_has_priority, tail.first_mut()) {
+        first.metrics.push(SAMPLING_PRIORITY_KEY, p);
     }
     Ok(vec![tail])
 }
