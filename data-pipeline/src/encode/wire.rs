@@ -1,10 +1,13 @@
 //! msgpack primitives appended to a `Vec<u8>`, for the encoders' hot path.
 //!
-//! Hand-written rather than `rmp::encode::write_*` into the Vec: each value is a single
-//! `extend_from_slice` of a stack array (one capacity check) instead of one `io::Write` call per
-//! marker/length/payload piece, and nothing here can fail except a length that msgpack cannot
-//! express. The `primitives` group of `benches/codec.rs` compares the two. Integers use the
-//! smallest encoding (as `rmp::encode::write_uint`/`write_sint` do); floats are always float64.
+//! Hand-written rather than `rmp::encode::write_*` into the Vec: a short string is one reserve,
+//! one push and one copy, other values one `extend_from_slice` of a stack array, and nothing can
+//! fail except a length msgpack cannot express (no `io::Error` to carry). Measured on the whole
+//! encoders with the bench payload (cachegrind, instructions per payload): with these functions
+//! implemented over `rmp::encode` instead, v0.4 encoding costs 26.2M instead of 21.2M and v0.5
+//! 54.1M instead of 49.0M. (The `primitives` group of `benches/codec.rs` shows the two about
+//! equal in isolation, where the compiler inlines rmp's writes as well.) The output is
+//! byte-identical to rmp's smallest encodings (tested below); floats are always float64.
 
 use crate::error::{Error, ErrorKind, Result};
 
