@@ -52,22 +52,38 @@ pub(crate) fn decode_span<'a>(r: &mut Reader<'a>) -> Result<Span<'a>> {
     let mut span = Span::default();
     for _ in 0..n {
         let key = r.key("span field name")?;
-        match key {
-            b"service" => span.service = r.str("span service")?,
-            b"name" => span.name = r.str("span name")?,
-            b"resource" => span.resource = r.str("span resource")?,
-            b"trace_id" => span.trace_id = r.u64("span trace_id")?,
-            b"span_id" => span.span_id = r.u64("span span_id")?,
-            b"parent_id" => span.parent_id = r.u64("span parent_id")?,
-            b"start" => span.start = r.i64("span start")?,
-            b"duration" => span.duration = r.i64("span duration")?,
-            b"error" => span.error = r.i32("span error")?,
-            b"meta" => span.meta = decode_str_map(r, "span meta")?,
-            b"metrics" => span.metrics = decode_metrics(r)?,
-            b"type" => span.r#type = r.str("span type")?,
-            b"meta_struct" => span.meta_struct = decode_meta_struct(r)?,
-            b"span_links" => span.span_links = decode_links(r)?,
-            b"span_events" => span.span_events = decode_events(r)?,
+        // Dispatch on the length first: one compare picks the few candidates of that length.
+        match key.len() {
+            4 => match key {
+                b"name" => span.name = r.str("span name")?,
+                b"meta" => span.meta = decode_str_map(r, "span meta")?,
+                b"type" => span.r#type = r.str("span type")?,
+                _ => r.skip("unknown span field")?,
+            },
+            5 => match key {
+                b"start" => span.start = r.i64("span start")?,
+                b"error" => span.error = r.i32("span error")?,
+                _ => r.skip("unknown span field")?,
+            },
+            7 => match key {
+                b"service" => span.service = r.str("span service")?,
+                b"span_id" => span.span_id = r.u64("span span_id")?,
+                b"metrics" => span.metrics = decode_metrics(r)?,
+                _ => r.skip("unknown span field")?,
+            },
+            8 => match key {
+                b"resource" => span.resource = r.str("span resource")?,
+                b"trace_id" => span.trace_id = r.u64("span trace_id")?,
+                b"duration" => span.duration = r.i64("span duration")?,
+                _ => r.skip("unknown span field")?,
+            },
+            9 if key == b"parent_id" => span.parent_id = r.u64("span parent_id")?,
+            10 if key == b"span_links" => span.span_links = decode_links(r)?,
+            11 => match key {
+                b"meta_struct" => span.meta_struct = decode_meta_struct(r)?,
+                b"span_events" => span.span_events = decode_events(r)?,
+                _ => r.skip("unknown span field")?,
+            },
             _ => r.skip("unknown span field")?,
         }
     }

@@ -70,20 +70,23 @@ fn decode_trace<'a>(r: &mut Reader<'a>, table: &[Str<'a>]) -> Result<Trace<'a>> 
     Ok(trace)
 }
 
-#[inline]
+#[inline(always)]
 fn string<'a>(r: &mut Reader<'a>, table: &[Str<'a>], what: &'static str) -> Result<Str<'a>> {
     let at = r.pos();
     let i = r.index(what)?;
     match table.get(i) {
         Some(s) => Ok(s.clone()),
-        None => Err(shape_error(
-            at,
-            format_args!(
-                "{what}: string table index {i} out of range (table has {} strings)",
-                table.len()
-            ),
-        )),
+        None => Err(bad_index(at, what, i, table.len())),
     }
+}
+
+#[cold]
+#[inline(never)]
+fn bad_index(at: usize, what: &str, i: usize, len: usize) -> crate::Error {
+    shape_error(
+        at,
+        format_args!("{what}: string table index {i} out of range (table has {len} strings)"),
+    )
 }
 
 fn decode_span<'a>(r: &mut Reader<'a>, table: &[Str<'a>]) -> Result<Span<'a>> {

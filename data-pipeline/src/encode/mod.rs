@@ -46,28 +46,13 @@ pub fn encode_to_vec(format: Format, traces: &[Trace<'_>]) -> Result<Vec<u8>> {
     Ok(out)
 }
 
-/// A rough upper estimate of the encoded size, to reserve the output once.
-pub(crate) fn estimate_size(traces: &[Trace<'_>]) -> usize {
-    // Per span: ~120 bytes of field names and numbers, plus strings. Reading the lengths is cheap
-    // compared with growing a multi-megabyte vector by doubling (measured: ~10% of encode time).
-    let mut n = 16;
-    for trace in traces {
-        n += 5;
-        for s in trace {
-            n += 140 + s.service.len() + s.name.len() + s.resource.len() + s.r#type.len();
-            for (k, v) in s.meta.as_slice() {
-                n += 4 + k.len() + v.len();
-            }
-            for (k, _) in s.metrics.as_slice() {
-                n += 11 + k.len();
-            }
-            for (k, v) in s.meta_struct.as_slice() {
-                n += 8 + k.len() + v.len();
-            }
-            n += 96 * (s.span_links.len() + s.span_events.len());
-        }
-    }
-    n
+/// A first reservation for the output: a guess from the span count alone. Summing the string
+/// lengths of every span for an exact size cost more than the vector's doubling growth it saves
+/// (about a third of the v0.4 encode's instructions on the bench payload), so this stays cheap;
+/// untouched reserved pages cost no memory.
+pub(crate) fn initial_capacity(traces: &[Trace<'_>], bytes_per_span: usize) -> usize {
+    let spans: usize = traces.iter().map(Vec::len).sum();
+    16 + 5 * traces.len() + spans.saturating_mul(bytes_per_span)
 }
 
 /// Splits a payload of `format` into two payloads of the same format holding about half of its
@@ -132,12 +117,11 @@ pub fn split_traces<'a>(traces: &mut Traces<'a>) -> Result<Traces<'a>> {
     let priority = trace
         .iter()
         .find_map(|s| s.metrics.get(SAMPLING_PRIORITY_KEY).copied());
-    if let (Some(p), false) = (
-        priority,
-        tail.iter()
-            .any(|s| s.metrics.contains_key(SAMPLING_PRIORITY_KEY)),
-    ) {
-        tail[0].metrics.push(SAMPLING_PRIORITY_KEY, p);
+    let tail_has_priority = tail
+        .iter()
+        .any(|s| s.metrics.contains_key(SAMPLING_PRIORITY_KEY));
+    if let (Some(p), false, Some(first)) = (priority, tail_has_priority, tail.first_mut()) {
+        first.metrics.push(SAMPLING_PRIORITY_KEY, p);
     }
     Ok(vec![tail])
 }

@@ -13,7 +13,7 @@ use crate::span::{AttributeScalar, AttributeValue, Span, SpanEvent, SpanLink, Tr
 
 /// Encodes `traces` as a v0.4 payload, appending to `out`.
 pub fn encode(traces: &[Trace<'_>], out: &mut Vec<u8>) -> Result<()> {
-    out.reserve(super::estimate_size(traces));
+    out.reserve(super::initial_capacity(traces, 512));
     wire::array_len(out, traces.len())?;
     for trace in traces {
         wire::array_len(out, trace.len())?;
