@@ -38,11 +38,12 @@ struct Prepared {
 /// `send_timeout`. Calling `send` from inside a tokio runtime is allowed (it then runs on a helper
 /// thread).
 ///
-/// Agent discovery: `/info` is fetched while the first send is in flight (not before it), and
+/// Agent discovery: `/info` is fetched while the first send is in flight (not before it: the two
+/// run concurrently and the send returns when both are done), and
 /// again every 5 minutes or when the agent's `Datadog-Agent-State` changes. Its answer only matters
 /// for the v0.5 output format: until it is known, v0.5 is sent optimistically, and if the agent
 /// answers 404 and does not list `/v0.5/traces`, the same payload is re-sent as v0.4 (and v0.4 is
-/// used from then on, logged once). So no send waits for a separate `/info` round-trip, and no
+/// used from then on, logged once). So no send pays a separate sequential `/info` round-trip, and no
 /// payload is lost to an agent without v0.5.
 pub struct Exporter {
     transport: Transport,
@@ -334,8 +335,10 @@ impl Exporter {
         })
     }
 
-    /// Delivers while fetching `/info` concurrently when a refresh is due; the fetch is abandoned
-    /// (and retried at the next send) if the delivery ends first.
+    /// Delivers while fetching `/info` concurrently when a refresh is due. Both run at once and the
+    /// send returns when both are done (the fetch is bounded by the request timeout and the send's
+    /// deadline), so a refresh costs max(send, /info) rather than their sum, and `/info` always
+    /// arrives: abandoning the fetch when the delivery wins would starve it on a loaded machine.
     async fn deliver_with_info(&self, p: Prepared, deadline: Instant) -> Result<AgentResponse> {
         let due = {
             let mut s = lock(&self.info);
@@ -353,13 +356,9 @@ impl Exporter {
         let fetch = async {
             let _guard = guard;
             let _ = self.fetch_info_inner(deadline).await;
-            // Done: let the delivery finish (this arm never completes).
-            std::future::pending::<Result<AgentResponse>>().await
         };
-        tokio::select! {
-            r = deliver => r,
-            r = fetch => r,
-        }
+        let (r, ()) = tokio::join!(deliver, fetch);
+        r
     }
 
     /// Fetches `/info` (bounded by the request timeout and `deadline`) and stores the answer.
