@@ -24,6 +24,7 @@ pub mod exporter;
 pub mod format;
 pub mod info;
 pub mod normalize;
+pub mod obfuscate;
 pub mod sketch;
 pub mod span;
 pub mod transport;
