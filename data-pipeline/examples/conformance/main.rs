@@ -6,6 +6,9 @@
 //! name and the request and answers `None` for an op it does not know.
 
 mod dsm;
+mod normalize;
+mod obfuscate;
+mod spanjson;
 
 use serde_json::{json, Value};
 use std::io::{BufRead, Write};
@@ -14,7 +17,12 @@ use std::io::{BufRead, Write};
 type Handler = fn(&str, &Value) -> Option<Value>;
 
 /// The areas and their handlers.
-const AREAS: &[(&str, Handler)] = &[("dsm", dsm::handle)];
+const AREAS: &[(&str, Handler)] = &[
+    ("dsm", dsm::handle),
+    ("normalize", normalize::handle),
+    ("obfuscate", obfuscate::handle),
+    ("quantize", obfuscate::handle),
+];
 
 /// Answers one request object.
 fn dispatch(req: &Value) -> Value {

@@ -147,6 +147,16 @@ fn card_prefix(n: u32) -> Prefix {
     No
 }
 
+/// The issuer (IIN) check of the first digits of a number, as `(maybe, yes)`: `yes` when `n` is
+/// a complete known prefix, `maybe` when more digits could make it one.
+pub fn iin_prefix(n: u32) -> (bool, bool) {
+    match card_prefix(n) {
+        Prefix::Yes => (false, true),
+        Prefix::Maybe => (true, false),
+        Prefix::No => (false, false),
+    }
+}
+
 fn luhn_valid(digits: &[u8]) -> bool {
     let mut sum = 0u32;
     for (i, &d) in digits.iter().rev().enumerate() {
