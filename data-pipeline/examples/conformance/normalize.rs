@@ -13,7 +13,7 @@
 //!
 //! `reason` and `counts` use the agent's reason names (`service_empty`, `span_name_truncate`, ...).
 
-use crate::spanjson::{span_from_json, span_to_json};
+use super::spanjson::{span_from_json, span_to_json};
 use data_pipeline::normalize::{self, NormalizeConfig, NormalizeCounts, Normalizer, PeerServiceIssue};
 use serde_json::{json, Map, Value};
 

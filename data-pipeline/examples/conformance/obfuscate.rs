@@ -19,7 +19,7 @@
 //! `elasticsearch`, `opensearch`, `mongodb`, `credit_cards`, `tag_replace_rules`); what is absent
 //! is off, as in the agent's tests (Go zero values), not the deployed agent's defaults.
 
-use crate::spanjson::{span_from_json, span_to_json};
+use super::spanjson::{span_from_json, span_to_json};
 use data_pipeline::obfuscate::{
     self, credit_cards, CreditCardsConfig, HttpConfig, JsonConfig, JsonObfuscator,
     ObfuscationConfig, Obfuscator, ReplaceRule,
