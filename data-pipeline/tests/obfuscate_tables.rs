@@ -7,10 +7,26 @@ mod common;
 /// Cases that cannot pass yet, with the reason. The test fails when one of them starts passing,
 /// so the list stays exact.
 const KNOWN_FAILURES: &[(&str, &str, &str)] = &[
-    ("obfuscate/json.json", "TestObfuscateJSON/15/obfuscate.sql.json.basic", SQL),
-    ("obfuscate/json.json", "TestObfuscateJSON/18/normalize.sql.plan.mysql", SQL),
-    ("obfuscate/span.json", "TestObfuscateSpanParameterized/cassandra_select", SQL),
-    ("obfuscate/span.json", "TestObfuscateSpanParameterized/sql_select", SQL),
+    (
+        "obfuscate/json.json",
+        "TestObfuscateJSON/15/obfuscate.sql.json.basic",
+        SQL,
+    ),
+    (
+        "obfuscate/json.json",
+        "TestObfuscateJSON/18/normalize.sql.plan.mysql",
+        SQL,
+    ),
+    (
+        "obfuscate/span.json",
+        "TestObfuscateSpanParameterized/cassandra_select",
+        SQL,
+    ),
+    (
+        "obfuscate/span.json",
+        "TestObfuscateSpanParameterized/sql_select",
+        SQL,
+    ),
     ("obfuscate/span.json", "TestObfuscateDefaults/sql", SQL),
     ("obfuscate/span.json", "TestSQLResourceQuery/0", SQL),
     ("obfuscate/span.json", "TestSQLResourceWithError/0", SQL),
@@ -19,7 +35,8 @@ const KNOWN_FAILURES: &[(&str, &str, &str)] = &[
     ("obfuscate/span.json", "TestSQLResourceWithError/3", SQL),
 ];
 
-const SQL: &str = "needs SQL obfuscation (obfuscate::sql, wired by the lead through obfuscate_sql_query)";
+const SQL: &str =
+    "needs SQL obfuscation (obfuscate::sql, wired by the lead through obfuscate_sql_query)";
 
 #[test]
 fn obfuscation_tables() {

@@ -14,7 +14,9 @@
 //! `reason` and `counts` use the agent's reason names (`service_empty`, `span_name_truncate`, ...).
 
 use super::spanjson::{span_from_json, span_to_json};
-use data_pipeline::normalize::{self, NormalizeConfig, NormalizeCounts, Normalizer, PeerServiceIssue};
+use data_pipeline::normalize::{
+    self, NormalizeConfig, NormalizeCounts, Normalizer, PeerServiceIssue,
+};
 use serde_json::{json, Map, Value};
 
 fn input(req: &Value) -> Result<&str, String> {
@@ -24,15 +26,26 @@ fn input(req: &Value) -> Result<&str, String> {
 }
 
 fn counts_json(c: &NormalizeCounts) -> Value {
-    let m: Map<String, Value> = c.iter().map(|(r, n)| (r.as_str().to_string(), json!(n))).collect();
+    let m: Map<String, Value> = c
+        .iter()
+        .map(|(r, n)| (r.as_str().to_string(), json!(n)))
+        .collect();
     Value::Object(m)
 }
 
 fn config(req: &Value) -> NormalizeConfig {
     let c = req.get("config");
-    let flag = |k: &str, d: bool| c.and_then(|c| c.get(k)).and_then(Value::as_bool).unwrap_or(d);
+    let flag = |k: &str, d: bool| {
+        c.and_then(|c| c.get(k))
+            .and_then(Value::as_bool)
+            .unwrap_or(d)
+    };
     NormalizeConfig {
-        lang: req.get("lang").and_then(Value::as_str).unwrap_or_default().to_string(),
+        lang: req
+            .get("lang")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string(),
         component2name: flag("component2name", false),
         truncate: flag("truncate", false),
         ..NormalizeConfig::default()
@@ -88,7 +101,10 @@ fn run(op: &str, req: &Value) -> Result<Value, String> {
                 .get("chunk")
                 .and_then(Value::as_array)
                 .ok_or("missing array field \"chunk\"")?;
-            let mut chunk = spans.iter().map(span_from_json).collect::<Result<Vec<_>, _>>()?;
+            let mut chunk = spans
+                .iter()
+                .map(span_from_json)
+                .collect::<Result<Vec<_>, _>>()?;
             let mut counts = NormalizeCounts::new();
             match Normalizer::new(config(req)).normalize_chunk(&mut chunk, &mut counts) {
                 Ok(()) => json!({

@@ -33,13 +33,19 @@ fn field<'v>(req: &'v Value, k: &str) -> Result<&'v str, String> {
 }
 
 fn flag(v: Option<&Value>, k: &str, default: bool) -> bool {
-    v.and_then(|c| c.get(k)).and_then(Value::as_bool).unwrap_or(default)
+    v.and_then(|c| c.get(k))
+        .and_then(Value::as_bool)
+        .unwrap_or(default)
 }
 
 fn strings(v: Option<&Value>, k: &str) -> Vec<String> {
     v.and_then(|c| c.get(k))
         .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_owned)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s.as_str().map(str::to_owned))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -73,10 +79,16 @@ fn span_config(c: Option<&Value>) -> Result<ObfuscationConfig, String> {
         luhn: flag(sub("credit_cards"), "luhn", false),
         keep_values: strings(sub("credit_cards"), "keep_values"),
     };
-    for r in sub("tag_replace_rules").and_then(Value::as_array).into_iter().flatten() {
+    for r in sub("tag_replace_rules")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         let get = |k: &str| r.get(k).and_then(Value::as_str).unwrap_or_default();
-        cfg.replace_tags
-            .push(ReplaceRule::new(get("name"), get("pattern"), get("repl")).map_err(|e| e.to_string())?);
+        cfg.replace_tags.push(
+            ReplaceRule::new(get("name"), get("pattern"), get("repl"))
+                .map_err(|e| e.to_string())?,
+        );
     }
     cfg.truncate = flag(c, "truncate", true);
     Ok(cfg)
@@ -130,7 +142,10 @@ fn run(op: &str, req: &Value) -> Result<Value, String> {
             json!({"is_card": obfuscate::is_card_number(field(req, "value")?, luhn)})
         }
         "obfuscate.credit_card_iin" => {
-            let p = req.get("prefix").and_then(Value::as_u64).ok_or("missing integer field \"prefix\"")?;
+            let p = req
+                .get("prefix")
+                .and_then(Value::as_u64)
+                .ok_or("missing integer field \"prefix\"")?;
             let p = u32::try_from(p).map_err(|e| e.to_string())?;
             let (maybe, yes) = credit_cards::iin_prefix(p);
             json!({"maybe": maybe, "yes": yes})
@@ -147,8 +162,14 @@ fn run(op: &str, req: &Value) -> Result<Value, String> {
             json!({"span": span_to_json(&span)})
         }
         "obfuscate.chunk" => {
-            let spans = req.get("chunk").and_then(Value::as_array).ok_or("missing array field \"chunk\"")?;
-            let mut chunk = spans.iter().map(span_from_json).collect::<Result<Vec<_>, _>>()?;
+            let spans = req
+                .get("chunk")
+                .and_then(Value::as_array)
+                .ok_or("missing array field \"chunk\"")?;
+            let mut chunk = spans
+                .iter()
+                .map(span_from_json)
+                .collect::<Result<Vec<_>, _>>()?;
             let o = Obfuscator::new(span_config(req.get("config"))?).map_err(|e| e.to_string())?;
             o.obfuscate_chunk(&mut chunk);
             json!({"chunk": chunk.iter().map(span_to_json).collect::<Vec<_>>()})

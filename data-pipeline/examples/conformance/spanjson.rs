@@ -40,7 +40,10 @@ fn obj<'v>(v: &'v Value, k: &str) -> Result<Option<&'v JMap<String, Value>>, Str
     }
 }
 
-fn str_map(o: Option<&JMap<String, Value>>, what: &str) -> Result<Map<'static, Cow<'static, str>>, String> {
+fn str_map(
+    o: Option<&JMap<String, Value>>,
+    what: &str,
+) -> Result<Map<'static, Cow<'static, str>>, String> {
     let mut m = Map::new();
     for (k, v) in o.into_iter().flatten() {
         let v = v
@@ -55,7 +58,11 @@ fn scalar_from(v: &Value) -> Result<AttributeScalar<'static>, String> {
     let t = v.get("type").and_then(Value::as_u64).unwrap_or(0);
     Ok(match t {
         0 => AttributeScalar::String(Cow::Owned(s(v, "string_value")?)),
-        1 => AttributeScalar::Bool(v.get("bool_value").and_then(Value::as_bool).unwrap_or(false)),
+        1 => AttributeScalar::Bool(
+            v.get("bool_value")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
+        ),
         2 => AttributeScalar::Int(i(v, "int_value")?),
         3 => AttributeScalar::Double(v.get("double_value").and_then(Value::as_f64).unwrap_or(0.0)),
         other => return Err(format!("attribute type {other} is not a scalar")),
@@ -111,7 +118,12 @@ pub fn span_from_json(v: &Value) -> Result<Span<'static>, String> {
             .ok_or_else(|| format!("metrics[{k:?}]: expected a number"))?;
         span.metrics.push(Cow::Owned(k.clone()), f);
     }
-    for l in v.get("span_links").and_then(Value::as_array).into_iter().flatten() {
+    for l in v
+        .get("span_links")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         span.span_links.push(SpanLink {
             trace_id: u(l, "trace_id")?,
             trace_id_high: u(l, "trace_id_high")?,
@@ -121,7 +133,12 @@ pub fn span_from_json(v: &Value) -> Result<Span<'static>, String> {
             flags: u32::try_from(u(l, "flags")?).map_err(|_| "link flags out of range")?,
         });
     }
-    for e in v.get("span_events").and_then(Value::as_array).into_iter().flatten() {
+    for e in v
+        .get("span_events")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         let mut attributes = Map::new();
         for (k, a) in obj(e, "attributes")?.into_iter().flatten() {
             attributes.push(Cow::Owned(k.clone()), attr_from(a)?);

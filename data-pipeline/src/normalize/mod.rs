@@ -46,8 +46,7 @@ pub use stats::{NormalizeCounts, Reason};
 pub use strings::{
     fallback_service, normalize_name, normalize_peer_service, normalize_service, normalize_tag,
     normalize_tag_value, normalize_type, truncate_utf8, PeerServiceIssue, DEFAULT_SERVICE_NAME,
-    DEFAULT_SPAN_NAME, MAX_NAME_LEN, MAX_RESOURCE_LEN, MAX_SERVICE_LEN, MAX_TAG_LEN,
-    MAX_TYPE_LEN,
+    DEFAULT_SPAN_NAME, MAX_NAME_LEN, MAX_RESOURCE_LEN, MAX_SERVICE_LEN, MAX_TAG_LEN, MAX_TYPE_LEN,
 };
 
 use crate::error::{Error, ErrorKind, Result};
@@ -157,7 +156,11 @@ impl Normalizer {
     ///
     /// `Err` (kind [`ErrorKind::InvalidArgument`], the message names the reason) means the chunk
     /// is unusable and must be dropped whole, as the agent would.
-    pub fn normalize_chunk(&self, chunk: &mut Trace<'_>, counts: &mut NormalizeCounts) -> Result<()> {
+    pub fn normalize_chunk(
+        &self,
+        chunk: &mut Trace<'_>,
+        counts: &mut NormalizeCounts,
+    ) -> Result<()> {
         chunk::normalize_chunk(chunk, &self.rules(), counts).map_err(dropped)?;
         if self.cfg.truncate {
             for s in chunk.iter_mut() {
@@ -233,10 +236,15 @@ mod tests {
             duration: 5,
             ..Default::default()
         };
-        span.meta.push(Cow::Borrowed(meta_k.as_str()), Cow::Borrowed(meta_v.as_str()));
+        span.meta.push(
+            Cow::Borrowed(meta_k.as_str()),
+            Cow::Borrowed(meta_v.as_str()),
+        );
         let mut chunk = vec![span];
         let mut counts = NormalizeCounts::new();
-        Normalizer::default().normalize_chunk(&mut chunk, &mut counts).unwrap();
+        Normalizer::default()
+            .normalize_chunk(&mut chunk, &mut counts)
+            .unwrap();
         assert_eq!(counts.total(), 0);
         let s = &chunk[0];
         assert!(matches!(s.service, Cow::Borrowed(_)));

@@ -2,8 +2,8 @@
 
 use super::stats::{NormalizeCounts, Reason};
 use super::strings::{
-    normalize_name, normalize_peer_service, normalize_service, normalize_tag_value,
-    normalize_type, truncate_utf8, PeerServiceIssue,
+    normalize_name, normalize_peer_service, normalize_service, normalize_tag_value, normalize_type,
+    truncate_utf8, PeerServiceIssue,
 };
 use super::update_str;
 use crate::span::Span;
@@ -126,8 +126,16 @@ pub(crate) fn normalize_span(
     }
     let entries = span.meta.entries_mut();
     for (idx, truncate, invalid) in [
-        (idx_peer, Reason::PeerServiceTruncate, Reason::PeerServiceInvalid),
-        (idx_base, Reason::BaseServiceTruncate, Reason::BaseServiceInvalid),
+        (
+            idx_peer,
+            Reason::PeerServiceTruncate,
+            Reason::PeerServiceInvalid,
+        ),
+        (
+            idx_base,
+            Reason::BaseServiceTruncate,
+            Reason::BaseServiceInvalid,
+        ),
     ] {
         if let Some(i) = idx {
             let value = &mut entries[i].1;

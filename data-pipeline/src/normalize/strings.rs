@@ -54,7 +54,10 @@ pub fn fallback_service(lang: &str) -> Cow<'static, str> {
 /// becomes `unnamed_operation`.
 pub fn normalize_name(name: &str) -> (Cow<'_, str>, Option<Reason>) {
     if name.is_empty() {
-        return (Cow::Borrowed(DEFAULT_SPAN_NAME), Some(Reason::SpanNameEmpty));
+        return (
+            Cow::Borrowed(DEFAULT_SPAN_NAME),
+            Some(Reason::SpanNameEmpty),
+        );
     }
     let mut reason = None;
     let name = if name.len() > MAX_NAME_LEN {
@@ -65,7 +68,10 @@ pub fn normalize_name(name: &str) -> (Cow<'_, str>, Option<Reason>) {
     };
     match metric_name(name) {
         Some(n) => (n, reason),
-        None => (Cow::Borrowed(DEFAULT_SPAN_NAME), Some(Reason::SpanNameInvalid)),
+        None => (
+            Cow::Borrowed(DEFAULT_SPAN_NAME),
+            Some(Reason::SpanNameInvalid),
+        ),
     }
 }
 
@@ -77,7 +83,10 @@ pub fn normalize_service<'a>(svc: &'a str, lang: &str) -> (Cow<'a, str>, Option<
         return (fallback_service(lang), Some(Reason::ServiceEmpty));
     }
     let (svc, reason) = if svc.len() > MAX_SERVICE_LEN {
-        (truncate_utf8(svc, MAX_SERVICE_LEN), Some(Reason::ServiceTruncate))
+        (
+            truncate_utf8(svc, MAX_SERVICE_LEN),
+            Some(Reason::ServiceTruncate),
+        )
     } else {
         (svc, None)
     };
@@ -104,7 +113,10 @@ pub fn normalize_peer_service(svc: &str) -> (Cow<'_, str>, Option<PeerServiceIss
         return (Cow::Borrowed(""), None);
     }
     let (svc, issue) = if svc.len() > MAX_SERVICE_LEN {
-        (truncate_utf8(svc, MAX_SERVICE_LEN), Some(PeerServiceIssue::TooLong))
+        (
+            truncate_utf8(svc, MAX_SERVICE_LEN),
+            Some(PeerServiceIssue::TooLong),
+        )
     } else {
         (svc, None)
     };
@@ -383,10 +395,19 @@ mod tests {
 
     #[test]
     fn tags() {
-        assert_eq!(normalize_tag("Data🐨dog🐶 繋がっ⛰てて"), "data_dog_繋がっ_てて");
-        assert_eq!(normalize_tag_value(" #hashtag!@#spaces #__<>#  "), "_hashtag_spaces");
+        assert_eq!(
+            normalize_tag("Data🐨dog🐶 繋がっ⛰てて"),
+            "data_dog_繋がっ_てて"
+        );
+        assert_eq!(
+            normalize_tag_value(" #hashtag!@#spaces #__<>#  "),
+            "_hashtag_spaces"
+        );
         assert_eq!(normalize_tag("12.:trim@@"), ":trim");
-        assert_eq!(normalize_tag("\u{017F}odd_\u{017F}case\u{017F}"), "\u{017F}odd_\u{017F}case\u{017F}");
+        assert_eq!(
+            normalize_tag("\u{017F}odd_\u{017F}case\u{017F}"),
+            "\u{017F}odd_\u{017F}case\u{017F}"
+        );
     }
 
     #[test]

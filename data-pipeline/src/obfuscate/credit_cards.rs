@@ -53,9 +53,7 @@ pub struct CreditCardsConfig {
 /// True when the value of tag `key` should be inspected: not on the agent's allow-list, not a
 /// hidden `_`-prefixed tag, not in `keep_values`.
 pub fn should_check_key(key: &str, keep_values: &[String]) -> bool {
-    !(key.starts_with('_')
-        || ALLOWED_KEYS.contains(&key)
-        || keep_values.iter().any(|k| k == key))
+    !(key.starts_with('_') || ALLOWED_KEYS.contains(&key) || keep_values.iter().any(|k| k == key))
 }
 
 /// Whether the first digits of a number form a known issuer prefix.

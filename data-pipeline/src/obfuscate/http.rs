@@ -364,9 +364,9 @@ impl<'a> Url<'a> {
         if !self.opaque.is_empty() {
             buf.push_str(self.opaque);
         } else {
-            if (!self.scheme.is_empty() || !self.host.is_empty())
-                && !(self.omit_host && self.host.is_empty())
-            {
+            let has_authority = !self.scheme.is_empty() || !self.host.is_empty();
+            let omit = self.omit_host && self.host.is_empty();
+            if has_authority && !omit {
                 if !self.host.is_empty() || !self.path.is_empty() {
                     buf.push_str("//");
                 }
@@ -490,9 +490,9 @@ fn parse_host(host: &str) -> Result<Cow<'_, [u8]>, ()> {
             return Err(());
         }
         if let Some(zone) = host[..i].find("%25") {
-            let mut out = unescape(host[..zone].as_bytes(), Mode::Host)?.into_owned();
-            out.extend_from_slice(&unescape(host[zone..i].as_bytes(), Mode::Zone)?);
-            out.extend_from_slice(&unescape(host[i..].as_bytes(), Mode::Host)?);
+            let mut out = unescape(&host.as_bytes()[..zone], Mode::Host)?.into_owned();
+            out.extend_from_slice(&unescape(&host.as_bytes()[zone..i], Mode::Zone)?);
+            out.extend_from_slice(&unescape(&host.as_bytes()[i..], Mode::Host)?);
             return Ok(Cow::Owned(out));
         }
     } else if let Some(i) = host.rfind(':') {
@@ -517,14 +517,35 @@ mod tests {
     #[test]
     fn go_parity() {
         let none = HttpConfig::default();
-        assert_eq!(obfuscate_url("http://u:p@foo.com/1?q=a", &none), "http://foo.com/1?q=a");
-        assert_eq!(obfuscate_url("http://foo.com/1/2?q=a#f", &both()), "http://foo.com/?/??#f");
-        assert_eq!(obfuscate_url("this is not a valid url", &none), "this%20is%20not%20a%20valid%20url");
+        assert_eq!(
+            obfuscate_url("http://u:p@foo.com/1?q=a", &none),
+            "http://foo.com/1?q=a"
+        );
+        assert_eq!(
+            obfuscate_url("http://foo.com/1/2?q=a#f", &both()),
+            "http://foo.com/?/??#f"
+        );
+        assert_eq!(
+            obfuscate_url("this is not a valid url", &none),
+            "this%20is%20not%20a%20valid%20url"
+        );
         assert_eq!(obfuscate_url(":", &both()), "?");
         assert_eq!(obfuscate_url(":", &none), ":");
         assert_eq!(obfuscate_url("##", &both()), "#%23");
         assert_eq!(obfuscate_url("C:#", &both()), "c:");
-        assert_eq!(obfuscate_url("%30ჸ", &HttpConfig { remove_query_string: true, ..none }), "0%E1%83%B8");
-        assert!(matches!(obfuscate_url("http://foo.com/a?b=c", &none), Cow::Borrowed(_)));
+        assert_eq!(
+            obfuscate_url(
+                "%30ჸ",
+                &HttpConfig {
+                    remove_query_string: true,
+                    ..none
+                }
+            ),
+            "0%E1%83%B8"
+        );
+        assert!(matches!(
+            obfuscate_url("http://foo.com/a?b=c", &none),
+            Cow::Borrowed(_)
+        ));
     }
 }

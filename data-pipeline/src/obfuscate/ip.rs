@@ -24,13 +24,15 @@ pub fn quantize_peer_ip_addresses(raw: &str) -> Cow<'_, str> {
         return quantize_ip(raw);
     }
     let mut parts: Vec<Cow<'_, str>> = Vec::new();
+    // Long lists de-duplicate through a set (linear time whatever the input).
+    let mut seen: std::collections::HashSet<Cow<'_, str>> = std::collections::HashSet::new();
     let mut changed = false;
     for v in raw.split(',') {
         let q = quantize_ip(v);
         if matches!(q, Cow::Owned(_)) {
             changed = true;
         }
-        if parts.iter().any(|p| *p == q) {
+        if !seen.insert(q.clone()) {
             changed = true;
             continue;
         }
@@ -55,7 +57,10 @@ fn split_prefix(raw: &str) -> (&str, &str) {
         }
         let rest = &raw[start..];
         for scheme in ["dnspoll", "https", "http", "file", "ftp"] {
-            if let Some(after) = rest.strip_prefix(scheme).and_then(|a| a.strip_prefix("://")) {
+            if let Some(after) = rest
+                .strip_prefix(scheme)
+                .and_then(|a| a.strip_prefix("://"))
+            {
                 let len = scheme.len() + if after.starts_with('/') { 4 } else { 3 };
                 let prefix = &rest[..len];
                 return match raw.get(len..) {
@@ -76,7 +81,8 @@ fn quantize_ip(raw: &str) -> Cow<'_, str> {
     if ALLOWED.contains(&host) {
         return Cow::Borrowed(raw);
     }
-    let mut out = String::with_capacity(prefix.len() + BLOCKED.len() + port.len() + suffix.len() + 1);
+    let mut out =
+        String::with_capacity(prefix.len() + BLOCKED.len() + port.len() + suffix.len() + 1);
     out.push_str(prefix);
     out.push_str(BLOCKED);
     if !port.is_empty() {
@@ -197,9 +203,15 @@ mod tests {
 
     #[test]
     fn quantizes() {
-        assert_eq!(quantize_peer_ip_addresses("192.168.1.1:1234"), "blocked-ip-address:1234");
+        assert_eq!(
+            quantize_peer_ip_addresses("192.168.1.1:1234"),
+            "blocked-ip-address:1234"
+        );
         assert_eq!(quantize_peer_ip_addresses("foo.dog"), "foo.dog");
-        assert!(matches!(quantize_peer_ip_addresses("127.0.0.1"), Cow::Borrowed(_)));
+        assert!(matches!(
+            quantize_peer_ip_addresses("127.0.0.1"),
+            Cow::Borrowed(_)
+        ));
         assert_eq!(
             quantize_peer_ip_addresses("[fe80::1ff:fe23:4567:890a]:8080"),
             "blocked-ip-address:8080"

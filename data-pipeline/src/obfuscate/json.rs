@@ -401,7 +401,11 @@ fn go_unquote(lit: &str) -> Option<String> {
         return None;
     }
     if !inner.contains('\\') {
-        return if inner.contains('"') { None } else { Some(inner.to_owned()) };
+        return if inner.contains('"') {
+            None
+        } else {
+            Some(inner.to_owned())
+        };
     }
     let mut out = String::with_capacity(inner.len());
     let mut it = inner.chars();
@@ -464,7 +468,11 @@ impl JsonObfuscator {
         if input.is_empty() {
             return (Cow::Borrowed(input), true);
         }
-        let transform = if self.transform.is_empty() { None } else { transform };
+        let transform = if self.transform.is_empty() {
+            None
+        } else {
+            transform
+        };
         let data = input.as_bytes();
         let mut out: Vec<u8> = Vec::with_capacity(data.len());
         let mut buf: Vec<u8> = Vec::new(); // current key or transformed value literal
@@ -583,7 +591,10 @@ mod tests {
     #[test]
     fn basic() {
         assert_eq!(obf(&[], r#"{"role": "database"}"#), r#"{"role":"?"}"#);
-        assert_eq!(obf(&["a"], r#"{"a": [1, {"b": 2}], "c": 3}"#), r#"{"a":[1,{"b":2}],"c":"?"}"#);
+        assert_eq!(
+            obf(&["a"], r#"{"a": [1, {"b": 2}], "c": 3}"#),
+            r#"{"a":[1,{"b":2}],"c":"?"}"#
+        );
         assert_eq!(obf(&[], r#"{"a": 1} {"b": 2}"#), r#"{"a":"?"} {"b":"?"}"#);
         assert_eq!(obf(&[], r#"{"a": "unterminated"#), r#"{"a":"?"..."#);
     }

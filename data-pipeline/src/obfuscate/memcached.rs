@@ -22,7 +22,10 @@ mod tests {
 
     #[test]
     fn drops_the_value() {
-        assert_eq!(obfuscate_memcached("set k 0 60 5\r\nvalue", true), "set k 0 60 5");
+        assert_eq!(
+            obfuscate_memcached("set k 0 60 5\r\nvalue", true),
+            "set k 0 60 5"
+        );
         assert_eq!(obfuscate_memcached("get k", false), "");
     }
 }

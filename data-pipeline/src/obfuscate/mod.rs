@@ -328,7 +328,12 @@ impl Obfuscator {
     /// Obfuscates a resource the way the agent obfuscates stats groups (`obfuscateStatsGroup`):
     /// SQL for `sql`/`cassandra` (`Non-parsable SQL query` on failure), quantization for
     /// `redis`/`valkey`, unchanged otherwise. For client-side stats keys.
-    pub fn obfuscate_resource<'a>(&self, span_type: &str, resource: &'a str, dbms: &str) -> Cow<'a, str> {
+    pub fn obfuscate_resource<'a>(
+        &self,
+        span_type: &str,
+        resource: &'a str,
+        dbms: &str,
+    ) -> Cow<'a, str> {
         match span_type {
             "sql" | "cassandra" => match self.obfuscate_sql(resource, dbms) {
                 Ok(o) => Cow::Owned(o.query),
@@ -422,7 +427,11 @@ impl Obfuscator {
     }
 
     fn obfuscate_sql_span(&self, span: &mut Span<'_>) {
-        let dbms = span.meta.get(TAG_DBMS).map(|d| d.to_string()).unwrap_or_default();
+        let dbms = span
+            .meta
+            .get(TAG_DBMS)
+            .map(|d| d.to_string())
+            .unwrap_or_default();
         if span.resource.is_empty() {
             self.obfuscate_sql_attributes(span, &dbms, "", "");
             return;
@@ -445,7 +454,13 @@ impl Obfuscator {
         }
     }
 
-    fn obfuscate_sql_attributes(&self, span: &mut Span<'_>, dbms: &str, raw: &str, obfuscated: &str) {
+    fn obfuscate_sql_attributes(
+        &self,
+        span: &mut Span<'_>,
+        dbms: &str,
+        raw: &str,
+        obfuscated: &str,
+    ) {
         for key in [TAG_SQL_QUERY, TAG_DB_STATEMENT, TAG_DB_QUERY_TEXT] {
             let Some(v) = span.meta.get(key) else {
                 continue;

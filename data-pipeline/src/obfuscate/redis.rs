@@ -67,7 +67,9 @@ pub fn quantize_redis(query: &str) -> Cow<'_, str> {
     // Fast path: one already upper-case word (the usual resource, e.g. "GET").
     let trimmed = query.trim_matches(' ');
     if !trimmed.is_empty()
-        && trimmed.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+        && trimmed
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
         && !COMPOUND_COMMANDS.contains(&trimmed)
     {
         return Cow::Borrowed(trimmed);
@@ -343,28 +345,26 @@ fn write_command(out: &mut String, cmd: &str, args: &mut Vec<&str>) {
         "HSETNX" | "LREM" | "LSET" | "SETBIT" | "SETEX" | "PSETEX" | "SETRANGE" | "ZINCRBY"
         | "SMOVE" | "RESTORE" => arg_n(args, 2),
         "LINSERT" => arg_n(args, 3),
-        "GEOHASH" | "GEOPOS" | "GEODIST" | "LPUSH" | "RPUSH" | "SREM" | "ZREM" | "SADD" => {
-            if args.len() > 1 {
-                args.truncate(2);
-                args[1] = "?";
-            }
+        "GEOHASH" | "GEOPOS" | "GEODIST" | "LPUSH" | "RPUSH" | "SREM" | "ZREM" | "SADD"
+            if args.len() > 1 =>
+        {
+            args.truncate(2);
+            args[1] = "?";
         }
         "GEOADD" => args_step(args, 1, 3),
         "HMSET" | "HSET" => args_step(args, 1, 2),
         "MSET" | "MSETNX" => args_step(args, 0, 2),
-        "CONFIG" => {
-            if eq_upper(args[0], "SET") {
-                arg_n(args, 2);
-            }
-        }
+        "CONFIG" if eq_upper(args[0], "SET") => arg_n(args, 2),
         "BITFIELD" => {
+            // The value of the last `SET` seen, 3 arguments after it (the reference's quirk:
+            // a `SET` in first position is never counted).
             let mut n = 0;
-            for i in 0..args.len() {
-                if eq_upper(args[i], "SET") {
+            for (i, a) in args.iter_mut().enumerate() {
+                if eq_upper(a, "SET") {
                     n = i;
                 }
                 if n > 0 && i - n == 3 {
-                    args[i] = "?";
+                    *a = "?";
                     break;
                 }
             }

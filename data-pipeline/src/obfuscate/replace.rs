@@ -86,7 +86,11 @@ pub(crate) fn go_format_float(v: f64) -> String {
         return "NaN".into();
     }
     if v.is_infinite() {
-        return if v > 0.0 { "+Inf".into() } else { "-Inf".into() };
+        return if v > 0.0 {
+            "+Inf".into()
+        } else {
+            "-Inf".into()
+        };
     }
     // Rust's Display is the shortest round-trip representation without exponent, like 'f'/-1.
     format!("{v}")
@@ -175,6 +179,31 @@ fn replace_metric(span: &mut Span<'_>, idx: usize, rule: &ReplaceRule) {
     }
 }
 
+/// Inserts (key, value) pairs into meta, replacing existing keys, in linear time.
+fn move_to_meta<'a>(span: &mut Span<'a>, moved: Vec<(Cow<'a, str>, String)>) {
+    if moved.len() <= 8 {
+        for (k, v) in moved {
+            span.meta.insert(k, Cow::Owned(v));
+        }
+        return;
+    }
+    let mut index: std::collections::HashMap<String, usize> = span
+        .meta
+        .iter()
+        .enumerate()
+        .map(|(i, (k, _))| (k.to_string(), i))
+        .collect();
+    for (k, v) in moved {
+        match index.get(k.as_ref()) {
+            Some(&i) => span.meta.entries_mut()[i].1 = Cow::Owned(v),
+            None => {
+                index.insert(k.to_string(), span.meta.len());
+                span.meta.push(k, Cow::Owned(v));
+            }
+        }
+    }
+}
+
 /// Applies `rules` (in order) to every span of a chunk.
 pub fn replace_tags(spans: &mut [Span<'_>], rules: &[ReplaceRule]) {
     for rule in rules {
@@ -192,16 +221,25 @@ fn replace_span(span: &mut Span<'_>, rule: &ReplaceRule) {
                     set(v, rule);
                 }
             }
-            let mut i = 0;
-            while i < span.metrics.len() {
-                let hidden = span.metrics.as_slice()[i].0.starts_with('_');
-                let before = span.metrics.len();
-                if !hidden {
-                    replace_metric(span, i, rule);
+            // Numeric tags: replaced in place, or moved to meta when no longer numbers (one
+            // pass, then one `retain`, so the cost stays linear).
+            let mut moved: Vec<(Cow<'_, str>, String)> = Vec::new();
+            for (k, v) in span.metrics.entries_mut().iter_mut() {
+                if k.starts_with('_') {
+                    continue;
                 }
-                if span.metrics.len() == before {
-                    i += 1;
+                let text = go_format_float(*v);
+                let replaced = rule.apply(&text);
+                match go_parse_float(&replaced) {
+                    Some(f) => *v = f,
+                    None => moved.push((k.clone(), replaced.into_owned())),
                 }
+            }
+            if !moved.is_empty() {
+                let gone: std::collections::HashSet<String> =
+                    moved.iter().map(|(k, _)| k.to_string()).collect();
+                span.metrics.retain(|k, _| !gone.contains(k.as_ref()));
+                move_to_meta(span, moved);
             }
             set(&mut span.resource, rule);
             for ev in span.span_events.iter_mut() {
@@ -250,7 +288,10 @@ mod tests {
         s.metrics.push("_hidden", 400.0);
         let rules = [ReplaceRule::new("*", "400", "bad").unwrap()];
         replace_tags(std::slice::from_mut(&mut s), &rules);
-        assert_eq!(s.meta.get("http.status_code").map(|v| v.as_ref()), Some("bad"));
+        assert_eq!(
+            s.meta.get("http.status_code").map(|v| v.as_ref()),
+            Some("bad")
+        );
         assert!(!s.metrics.contains_key("http.status_code"));
         assert_eq!(s.metrics.get("_hidden"), Some(&400.0));
     }

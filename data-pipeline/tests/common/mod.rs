@@ -33,7 +33,9 @@ fn now_ns() -> i64 {
 pub fn expand(v: &Value, now: i64) -> Value {
     match v {
         Value::Object(o) => {
-            if let (Some(Value::String(s)), Some(n)) = (o.get("$repeat"), o.get("times").and_then(Value::as_u64)) {
+            if let (Some(Value::String(s)), Some(n)) =
+                (o.get("$repeat"), o.get("times").and_then(Value::as_u64))
+            {
                 return Value::String(s.repeat(n as usize));
             }
             if let Some(Value::Array(parts)) = o.get("$concat") {
@@ -60,14 +62,22 @@ pub fn expand(v: &Value, now: i64) -> Value {
 }
 
 /// Compares with matcher support; `Err` says where it differs.
-pub fn compare(expected: &Value, actual: &Value, before: i64, after: i64, path: &str) -> Result<(), String> {
+pub fn compare(
+    expected: &Value,
+    actual: &Value,
+    before: i64,
+    after: i64,
+    path: &str,
+) -> Result<(), String> {
     if let Value::Object(o) = expected {
         if let Some(m) = o.get("$match").and_then(Value::as_str) {
             return match m {
                 "any" => Ok(()),
                 "now_minus" => {
                     let minus = o.get("minus").and_then(Value::as_i64).unwrap_or(0);
-                    let v = actual.as_i64().ok_or_else(|| format!("{path}: expected an integer, got {actual}"))?;
+                    let v = actual
+                        .as_i64()
+                        .ok_or_else(|| format!("{path}: expected an integer, got {actual}"))?;
                     if v >= before - minus && v <= after - minus {
                         Ok(())
                     } else {
@@ -77,7 +87,9 @@ pub fn compare(expected: &Value, actual: &Value, before: i64, after: i64, path: 
                 other => Err(format!("{path}: unknown matcher {other}")),
             };
         }
-        let a = actual.as_object().ok_or_else(|| format!("{path}: expected an object, got {actual}"))?;
+        let a = actual
+            .as_object()
+            .ok_or_else(|| format!("{path}: expected an object, got {actual}"))?;
         let ek: BTreeSet<_> = o.keys().collect();
         let ak: BTreeSet<_> = a.keys().collect();
         if ek != ak {
@@ -89,9 +101,15 @@ pub fn compare(expected: &Value, actual: &Value, before: i64, after: i64, path: 
         return Ok(());
     }
     if let Value::Array(e) = expected {
-        let a = actual.as_array().ok_or_else(|| format!("{path}: expected an array, got {actual}"))?;
+        let a = actual
+            .as_array()
+            .ok_or_else(|| format!("{path}: expected an array, got {actual}"))?;
         if a.len() != e.len() {
-            return Err(format!("{path}: expected {} items, got {}", e.len(), a.len()));
+            return Err(format!(
+                "{path}: expected {} items, got {}",
+                e.len(),
+                a.len()
+            ));
         }
         for (i, (x, y)) in e.iter().zip(a).enumerate() {
             compare(x, y, before, after, &format!("{path}[{i}]"))?;
@@ -103,9 +121,21 @@ pub fn compare(expected: &Value, actual: &Value, before: i64, after: i64, path: 
     } else {
         let show = |v: &Value| {
             let s = v.to_string();
-            if s.len() > 300 { format!("{}... ({} bytes)", &s[..s.floor_char_boundary(300)], s.len()) } else { s }
+            if s.len() > 300 {
+                format!(
+                    "{}... ({} bytes)",
+                    data_pipeline::normalize::truncate_utf8(&s, 300),
+                    s.len()
+                )
+            } else {
+                s
+            }
         };
-        Err(format!("{path}: expected {}, got {}", show(expected), show(actual)))
+        Err(format!(
+            "{path}: expected {}, got {}",
+            show(expected),
+            show(actual)
+        ))
     }
 }
 
@@ -142,11 +172,20 @@ pub fn run_case(case: &Value) -> Result<(), String> {
     let now = now_ns();
     let mut request = expand(&case["request"], now);
     let mut expected = expand(&case["expected"], now);
-    let mode = case.get("compare").and_then(Value::as_str).unwrap_or("exact");
+    let mode = case
+        .get("compare")
+        .and_then(Value::as_str)
+        .unwrap_or("exact");
     if mode == "json_normalized" {
-        let input = request["input"].as_str().ok_or("json case without input")?.to_string();
+        let input = request["input"]
+            .as_str()
+            .ok_or("json case without input")?
+            .to_string();
         request["input"] = Value::String(normalize_json(&input)?);
-        let out = expected["result"].as_str().ok_or("json case without result")?.to_string();
+        let out = expected["result"]
+            .as_str()
+            .ok_or("json case without result")?
+            .to_string();
         expected["result"] = Value::String(normalize_json(&out)?);
     }
     if mode == "span" {
@@ -159,7 +198,10 @@ pub fn run_case(case: &Value) -> Result<(), String> {
             expected["chunk"] = Value::Array(spans.iter().map(complete_span).collect());
         }
     }
-    let op = request["op"].as_str().ok_or("request without op")?.to_string();
+    let op = request["op"]
+        .as_str()
+        .ok_or("request without op")?
+        .to_string();
     let before = now_ns();
     let answer = match op.split('.').next() {
         Some("normalize") => normalize::handle(&op, &request),
@@ -169,9 +211,13 @@ pub fn run_case(case: &Value) -> Result<(), String> {
     .ok_or_else(|| format!("unknown op {op}"))?;
     let after = now_ns();
     if mode == "json_normalized" {
-        let got = answer["result"].as_str().ok_or_else(|| format!("no result: {answer}"))?;
-        let got: Value = serde_json::from_str(got).map_err(|e| format!("output is not JSON ({e}): {got}"))?;
-        let want: Value = serde_json::from_str(expected["result"].as_str().unwrap_or_default()).map_err(|e| e.to_string())?;
+        let got = answer["result"]
+            .as_str()
+            .ok_or_else(|| format!("no result: {answer}"))?;
+        let got: Value =
+            serde_json::from_str(got).map_err(|e| format!("output is not JSON ({e}): {got}"))?;
+        let want: Value = serde_json::from_str(expected["result"].as_str().unwrap_or_default())
+            .map_err(|e| e.to_string())?;
         return compare(&want, &got, before, after, "result");
     }
     compare(&expected, &answer, before, after, "answer")
@@ -186,19 +232,27 @@ pub struct FileReport {
 }
 
 pub fn data_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests").join("data")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests")
+        .join("data")
 }
 
 pub fn run_file(rel: &str) -> FileReport {
     let path = data_dir().join(rel);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let doc: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let cases = doc["cases"].as_array().unwrap_or_else(|| panic!("{rel}: no cases"));
+    let doc: Value =
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let cases = doc["cases"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{rel}: no cases"));
     let mut failures = Vec::new();
     let mut names = BTreeSet::new();
     for c in cases {
         let name = c["test"].as_str().unwrap_or("?").to_string();
-        assert!(names.insert(name.clone()), "{rel}: duplicate test name {name}");
+        assert!(
+            names.insert(name.clone()),
+            "{rel}: duplicate test name {name}"
+        );
         if let Err(e) = run_case(c) {
             failures.push((name, e));
         }
@@ -233,7 +287,21 @@ pub fn run_tables(files: &[&str], known: &[(&str, &str, &str)]) {
             }
         }
     }
-    println!("{:<32} {:>4}/{:<4} passed ({} known failures)", "TOTAL", total.0, total.1, known.len());
-    assert!(unexpected.is_empty(), "unexpected failures:\n{}", unexpected.join("\n"));
-    assert!(fixed.is_empty(), "known failures that now pass (remove them from the list):\n{}", fixed.join("\n"));
+    println!(
+        "{:<32} {:>4}/{:<4} passed ({} known failures)",
+        "TOTAL",
+        total.0,
+        total.1,
+        known.len()
+    );
+    assert!(
+        unexpected.is_empty(),
+        "unexpected failures:\n{}",
+        unexpected.join("\n")
+    );
+    assert!(
+        fixed.is_empty(),
+        "known failures that now pass (remove them from the list):\n{}",
+        fixed.join("\n")
+    );
 }
