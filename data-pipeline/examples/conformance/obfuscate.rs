@@ -12,7 +12,7 @@
 //! | `obfuscate.credit_card_iin` | `prefix` (integer) | `maybe`, `yes` |
 //! | `obfuscate.peer_ips` | `input` | `result` |
 //! | `obfuscate.span` | `span`, `config` | `span` |
-//! | `obfuscate.chunk` | `chunk`, `config` | `chunk` (obfuscation, truncation, replace rules) |
+//! | `obfuscate.chunk` | `chunk`, `config` | `chunk` (obfuscation, truncation when `config.truncate`, replace rules) |
 //! | `obfuscate.sql` | answered by the SQL module (see `handle`) | |
 //!
 //! A span `config` has the agent's obfuscation keys (`redis`, `valkey`, `memcached`, `http`,
@@ -90,7 +90,7 @@ fn span_config(c: Option<&Value>) -> Result<ObfuscationConfig, String> {
                 .map_err(|e| e.to_string())?,
         );
     }
-    cfg.truncate = flag(c, "truncate", true);
+    cfg.truncate = flag(c, "truncate", false);
     Ok(cfg)
 }
 

@@ -9,11 +9,13 @@
 //! # Pipeline order
 //! The agent applies, per chunk: [`Normalizer::normalize_chunk`] (span rules, chunk rules), then
 //! per span obfuscation, then truncation ([`truncate_span`]), then tag replacement rules.
-//! [`crate::obfuscate::Obfuscator::obfuscate_chunk`] performs the last three in that order, so
-//! an exporter that obfuscates gets the agent's results with
-//! `NormalizeConfig { truncate: false, .. }` + `normalize_chunk` + `obfuscate_chunk`. With the
-//! default `truncate: true`, `normalize_chunk` truncates right away (for pipelines without
-//! obfuscation); values that are only too long *before* obfuscation then differ from the agent.
+//! [`crate::obfuscate::Obfuscator::obfuscate_chunk`] performs the last three in that order when
+//! its `truncate` is on, so an exporter gets the agent's exact results with
+//! `NormalizeConfig { truncate: false, .. }` + `ObfuscationConfig { truncate: true, .. }`. The
+//! defaults (normalizer truncates, obfuscator does not) truncate once, before obfuscation: only
+//! values that are too long *before* obfuscation then differ from the agent. Truncation must run
+//! once: it is not idempotent (a cut that drops a partial character leaves room for part of the
+//! `...` on a second pass, as in the agent).
 //!
 //! # Cost
 //! The exporter calls this on every span, so a span that needs no change is left untouched: no

@@ -154,7 +154,12 @@ pub struct ObfuscationConfig {
     pub replace_tags: Vec<ReplaceRule>,
     /// SQL settings, for the SQL obfuscator.
     pub sql: SqlSettings,
-    /// Apply the agent's truncation rules in [`Obfuscator::obfuscate_chunk`].
+    /// Apply the agent's truncation rules in [`Obfuscator::obfuscate_chunk`], after obfuscation
+    /// (the agent's order). Off by default because [`crate::normalize::NormalizeConfig`]
+    /// truncates by default: truncation is not idempotent (a cut dropping a partial character
+    /// leaves room for part of the `...` on a second pass), so exactly one of the two must do
+    /// it. For the agent's exact results: normalize with `truncate: false`, obfuscate with
+    /// `truncate: true`.
     pub truncate: bool,
     /// Maximum resource length for truncation.
     pub max_resource_len: usize,
@@ -190,7 +195,7 @@ impl Default for ObfuscationConfig {
             },
             replace_tags: Vec::new(),
             sql: SqlSettings::default(),
-            truncate: true,
+            truncate: false,
             max_resource_len: MAX_RESOURCE_LEN,
         }
     }
@@ -220,7 +225,7 @@ impl ObfuscationConfig {
             credit_cards: CreditCardsConfig::default(),
             replace_tags: Vec::new(),
             sql: SqlSettings::default(),
-            truncate: true,
+            truncate: false,
             max_resource_len: MAX_RESOURCE_LEN,
         }
     }
