@@ -265,6 +265,21 @@ fn normalize_tag_impl(v: &str, trim_start: bool) -> Cow<'_, str> {
             chars += 1;
             done = true;
         }
+        if !done && c.is_ascii() {
+            // ASCII fast path (no Unicode tables): not a letter here (letters were handled).
+            done = true;
+            if trim_start && chars == 0 {
+                trim = i + width;
+            } else if c.is_ascii_digit() || c == '.' || c == '/' || c == '-' {
+                chars += 1;
+            } else {
+                chars += 1;
+                match cuts.last_mut() {
+                    Some(last) if last.1 >= i => last.1 += width,
+                    _ => cuts.push((i, i + width)),
+                }
+            }
+        }
         if !done {
             if is_upper(c) {
                 if let Some(low) = simple_lower(c) {
