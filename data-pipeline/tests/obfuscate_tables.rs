@@ -20,12 +20,12 @@ const KNOWN_FAILURES: &[(&str, &str, &str)] = &[
     (
         "obfuscate/span.json",
         "TestObfuscateSpanParameterized/cassandra_select",
-        SQL,
+        SQL_AND_OLD_RULE,
     ),
     (
         "obfuscate/span.json",
         "TestObfuscateSpanParameterized/sql_select",
-        SQL,
+        SQL_AND_OLD_RULE,
     ),
     ("obfuscate/span.json", "TestObfuscateDefaults/sql", SQL),
     ("obfuscate/span.json", "TestSQLResourceQuery/0", SQL),
@@ -34,6 +34,12 @@ const KNOWN_FAILURES: &[(&str, &str, &str)] = &[
     ("obfuscate/span.json", "TestSQLResourceWithError/2", SQL),
     ("obfuscate/span.json", "TestSQLResourceWithError/3", SQL),
 ];
+
+/// These rows expect `sql.query` to be added to a span that has none. The current agent no
+/// longer does that (it rewrites `sql.query`, `db.statement`, `db.query.text` only when present,
+/// and drops an empty `sql.query`), and neither does this implementation: they stay failing
+/// after SQL is wired, until the table is updated to the current rule.
+const SQL_AND_OLD_RULE: &str = "needs SQL obfuscation; expects the older always-add-sql.query rule";
 
 const SQL: &str =
     "needs SQL obfuscation (obfuscate::sql, wired by the lead through obfuscate_sql_query)";
