@@ -23,6 +23,7 @@ pub mod error;
 pub mod exporter;
 pub mod format;
 pub mod info;
+pub mod normalize;
 pub mod obfuscate;
 pub mod sketch;
 pub mod span;

@@ -6,7 +6,10 @@
 //! name and the request and answers `None` for an op it does not know.
 
 mod dsm;
+mod normalize;
+mod obfuscate;
 mod obfuscate_sql;
+mod spanjson;
 
 use serde_json::{json, Value};
 use std::io::{BufRead, Write};
@@ -16,7 +19,13 @@ type Handler = fn(&str, &Value) -> Option<Value>;
 
 /// The areas and their handlers. Several rows may share an area (e.g. `obfuscate`): they are asked
 /// in order until one answers.
-const AREAS: &[(&str, Handler)] = &[("dsm", dsm::handle), ("obfuscate", obfuscate_sql::handle)];
+const AREAS: &[(&str, Handler)] = &[
+    ("dsm", dsm::handle),
+    ("normalize", normalize::handle),
+    ("obfuscate", obfuscate::handle),
+    ("obfuscate", obfuscate_sql::handle),
+    ("quantize", obfuscate::handle),
+];
 
 /// Answers one request object.
 fn dispatch(req: &Value) -> Value {

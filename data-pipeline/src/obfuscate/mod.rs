@@ -1,4 +1,548 @@
-//! Obfuscation of span data (SQL, and the other kinds in sibling modules), with results identical to
-//! the Datadog agent's `pkg/obfuscate`.
+//! Obfuscation: the Datadog agent's per-span-type rules, with the agent's exact results.
+//!
+//! The agent obfuscates what it receives (`pkg/trace/agent/obfuscate.go`, `pkg/obfuscate`), but
+//! spans that do not go through an agent (agentless, OTLP, stats keys computed in the client)
+//! must be obfuscated the same way beforehand. [`Obfuscator::obfuscate_span`] applies the agent's
+//! rules for one span:
+//!
+//! | span type | what is obfuscated |
+//! |---|---|
+//! | any | with credit cards on: card-number-looking values of every meta tag and span event attribute except the agent's allow-list, `_*` keys and `keep_values` |
+//! | `sql`, `cassandra` | the resource, and the `sql.query`, `db.statement`, `db.query.text` tags (SQL obfuscation; `sql.tables` added when known) |
+//! | `redis`, `valkey` | the resource is quantized (always); `redis.raw_command` / `valkey.raw_command` obfuscated when enabled (or all arguments removed) |
+//! | `memcached` | `memcached.command`: the stored value dropped (or the whole command without `keep_command`) |
+//! | `web`, `http` | `http.url`: user info removed; query string / digit path segments optionally |
+//! | `mongodb` | `mongodb.query` (JSON) |
+//! | `elasticsearch`, `opensearch` | `elasticsearch.body`, `opensearch.body` (JSON) |
+//!
+//! [`Obfuscator::obfuscate_chunk`] runs, per span, obfuscation then the agent's truncation, then
+//! the tag replacement rules over the chunk: the agent's order (see [`crate::normalize`]).
+//!
+//! SQL obfuscation lives in its own module; this module reaches it only through
+//! [`obfuscate_sql_query`] (or a [`SqlObfuscator`] given with
+//! [`Obfuscator::with_sql_backend`]). While it is not wired, SQL spans are left untouched.
+//!
+//! Everything is allocation-free when nothing changes: values come back `Cow::Borrowed`.
 
+pub mod credit_cards;
+pub mod http;
+pub mod ip;
+pub mod json;
+pub mod memcached;
+pub mod redis;
+pub mod replace;
 pub mod sql;
+
+pub use credit_cards::{is_card_number, CreditCardsConfig};
+pub use http::{obfuscate_url, HttpConfig};
+pub use ip::quantize_peer_ip_addresses;
+pub use json::{JsonConfig, JsonObfuscator};
+pub use memcached::obfuscate_memcached;
+pub use redis::{obfuscate_redis, quantize_redis, remove_all_redis_args};
+pub use replace::{replace_tags, ReplaceRule};
+
+use crate::error::{ErrorKind, Result};
+use crate::normalize::{truncate_span, update_str, MAX_RESOURCE_LEN};
+use crate::span::{AttributeScalar, AttributeValue, Span, Trace};
+use std::borrow::Cow;
+use std::sync::Arc;
+
+/// Resource and `sql.query` of a SQL span whose query could not be parsed.
+pub const TEXT_NON_PARSABLE: &str = "Non-parsable SQL query";
+
+const TAG_REDIS_RAW_COMMAND: &str = "redis.raw_command";
+const TAG_VALKEY_RAW_COMMAND: &str = "valkey.raw_command";
+const TAG_MEMCACHED_COMMAND: &str = "memcached.command";
+const TAG_MONGODB_QUERY: &str = "mongodb.query";
+const TAG_ELASTIC_BODY: &str = "elasticsearch.body";
+const TAG_OPENSEARCH_BODY: &str = "opensearch.body";
+const TAG_SQL_QUERY: &str = "sql.query";
+const TAG_DB_STATEMENT: &str = "db.statement";
+const TAG_DB_QUERY_TEXT: &str = "db.query.text";
+const TAG_HTTP_URL: &str = "http.url";
+const TAG_DBMS: &str = "db.type";
+const TAG_SQL_TABLES: &str = "sql.tables";
+
+/// Redis (or Valkey) command obfuscation settings.
+#[derive(Debug, Clone, Copy)]
+pub struct RedisConfig {
+    /// Obfuscate `redis.raw_command` (`valkey.raw_command`). The resource is quantized anyway.
+    pub enabled: bool,
+    /// Replace every argument with `?` instead of only the known sensitive ones.
+    pub remove_all_args: bool,
+}
+
+/// Memcached command obfuscation settings.
+#[derive(Debug, Clone, Copy)]
+pub struct MemcachedConfig {
+    /// Obfuscate `memcached.command`.
+    pub enabled: bool,
+    /// Keep the command (without the stored value); otherwise the tag becomes "".
+    pub keep_command: bool,
+}
+
+/// SQL obfuscation settings (the agent's `SQLConfig`), handed to the SQL obfuscator as they are.
+#[derive(Debug, Clone, Default)]
+pub struct SqlSettings {
+    /// Default database system when a span has no `db.type` (`mysql`, `postgresql`, ...).
+    pub dbms: String,
+    /// Also extract the table names (`sql.tables`).
+    pub table_names: bool,
+    /// Replace digits in identifiers.
+    pub replace_digits: bool,
+    /// Keep `AS` aliases.
+    pub keep_sql_alias: bool,
+    /// Treat `$func$` dollar-quoted strings as code.
+    pub dollar_quoted_func: bool,
+    /// `obfuscate_only`, `obfuscate_and_normalize` or "" (the agent's legacy obfuscator).
+    pub obfuscation_mode: String,
+}
+
+/// What SQL obfuscation of one query yields.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SqlObfuscated {
+    /// The obfuscated query.
+    pub query: String,
+    /// Comma-separated table names ("" when not collected).
+    pub tables_csv: String,
+}
+
+/// A SQL obfuscator (the plug-in point for `obfuscate::sql`).
+pub trait SqlObfuscator: Send + Sync {
+    /// Obfuscates `query` for the database system `dbms` ("" = configured default).
+    fn obfuscate_sql(&self, query: &str, dbms: &str) -> Result<SqlObfuscated>;
+}
+
+/// Message of the error returned while SQL obfuscation is not wired in.
+pub const SQL_NOT_WIRED: &str = "SQL obfuscation is not available in this build";
+
+/// **The wiring point for SQL obfuscation.** Every SQL query this module obfuscates (span
+/// resources, SQL tags, `obfuscate_sql_values` in JSON bodies) goes through here unless a
+/// backend was given with [`Obfuscator::with_sql_backend`]: it runs [`sql::obfuscate_sql`] with
+/// `settings`, `dbms` (when not empty) overriding the configured default database system.
+pub fn obfuscate_sql_query(
+    settings: &SqlSettings,
+    query: &str,
+    dbms: &str,
+) -> Result<SqlObfuscated> {
+    let config = sql::SqlConfig {
+        dbms: if dbms.is_empty() {
+            settings.dbms.clone()
+        } else {
+            dbms.to_string()
+        },
+        table_names: settings.table_names,
+        replace_digits: settings.replace_digits,
+        keep_sql_alias: settings.keep_sql_alias,
+        dollar_quoted_func: settings.dollar_quoted_func,
+        obfuscation_mode: sql::ObfuscationMode::parse(&settings.obfuscation_mode)?,
+        ..sql::SqlConfig::default()
+    };
+    let out = sql::obfuscate_sql(query, &config)?;
+    Ok(SqlObfuscated {
+        query: out.query,
+        tables_csv: out.table_names,
+    })
+}
+
+/// Obfuscation settings. `Default` is a deployed agent's default configuration.
+#[derive(Debug, Clone)]
+pub struct ObfuscationConfig {
+    /// Redis: `redis.raw_command`.
+    pub redis: RedisConfig,
+    /// Valkey: `valkey.raw_command`.
+    pub valkey: RedisConfig,
+    /// Memcached: `memcached.command`.
+    pub memcached: MemcachedConfig,
+    /// HTTP: `http.url`.
+    pub http: HttpConfig,
+    /// Elasticsearch bodies: `elasticsearch.body`.
+    pub elasticsearch: JsonConfig,
+    /// OpenSearch bodies: `opensearch.body`.
+    pub opensearch: JsonConfig,
+    /// MongoDB queries: `mongodb.query`.
+    pub mongodb: JsonConfig,
+    /// Credit card numbers in all tags.
+    pub credit_cards: CreditCardsConfig,
+    /// Tag replacement rules (`DD_APM_REPLACE_TAGS`), applied after obfuscation and truncation.
+    pub replace_tags: Vec<ReplaceRule>,
+    /// SQL settings, for the SQL obfuscator.
+    pub sql: SqlSettings,
+    /// Apply the agent's truncation rules in [`Obfuscator::obfuscate_chunk`], after obfuscation
+    /// (the agent's order). Off by default because [`crate::normalize::NormalizeConfig`]
+    /// truncates by default: truncation is not idempotent (a cut dropping a partial character
+    /// leaves room for part of the `...` on a second pass), so exactly one of the two must do
+    /// it. For the agent's exact results: normalize with `truncate: false`, obfuscate with
+    /// `truncate: true`.
+    pub truncate: bool,
+    /// Maximum resource length for truncation.
+    pub max_resource_len: usize,
+}
+
+impl Default for ObfuscationConfig {
+    fn default() -> Self {
+        let json = JsonConfig {
+            enabled: true,
+            ..JsonConfig::default()
+        };
+        ObfuscationConfig {
+            redis: RedisConfig {
+                enabled: true,
+                remove_all_args: false,
+            },
+            valkey: RedisConfig {
+                enabled: true,
+                remove_all_args: false,
+            },
+            memcached: MemcachedConfig {
+                enabled: true,
+                keep_command: false,
+            },
+            http: HttpConfig::default(),
+            elasticsearch: json.clone(),
+            opensearch: json.clone(),
+            mongodb: json,
+            credit_cards: CreditCardsConfig {
+                enabled: true,
+                luhn: false,
+                keep_values: Vec::new(),
+            },
+            replace_tags: Vec::new(),
+            sql: SqlSettings::default(),
+            truncate: false,
+            max_resource_len: MAX_RESOURCE_LEN,
+        }
+    }
+}
+
+impl ObfuscationConfig {
+    /// Everything off (the agent's obfuscation with an empty configuration): only Redis/Valkey
+    /// resources are quantized, URLs lose their user info and SQL is obfuscated.
+    pub fn disabled() -> Self {
+        ObfuscationConfig {
+            redis: RedisConfig {
+                enabled: false,
+                remove_all_args: false,
+            },
+            valkey: RedisConfig {
+                enabled: false,
+                remove_all_args: false,
+            },
+            memcached: MemcachedConfig {
+                enabled: false,
+                keep_command: false,
+            },
+            http: HttpConfig::default(),
+            elasticsearch: JsonConfig::default(),
+            opensearch: JsonConfig::default(),
+            mongodb: JsonConfig::default(),
+            credit_cards: CreditCardsConfig::default(),
+            replace_tags: Vec::new(),
+            sql: SqlSettings::default(),
+            truncate: false,
+            max_resource_len: MAX_RESOURCE_LEN,
+        }
+    }
+}
+
+/// Applies the agent's obfuscation rules. Build once; `&self` methods are thread-safe.
+#[derive(Clone)]
+pub struct Obfuscator {
+    cfg: ObfuscationConfig,
+    es: Option<JsonObfuscator>,
+    opensearch: Option<JsonObfuscator>,
+    mongo: Option<JsonObfuscator>,
+    sql: Option<Arc<dyn SqlObfuscator>>,
+    /// Whether [`obfuscate_sql_query`] is wired (probed once).
+    sql_wired: bool,
+}
+
+impl std::fmt::Debug for Obfuscator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Obfuscator")
+            .field("cfg", &self.cfg)
+            .field("sql_backend", &self.sql.is_some())
+            .finish()
+    }
+}
+
+impl Obfuscator {
+    /// An obfuscator for `cfg`. Errors: none today (rules are validated when built); kept
+    /// fallible for settings that need checking.
+    pub fn new(cfg: ObfuscationConfig) -> Result<Self> {
+        let build = |c: &JsonConfig| c.enabled.then(|| JsonObfuscator::new(c));
+        Ok(Obfuscator {
+            es: build(&cfg.elasticsearch),
+            opensearch: build(&cfg.opensearch),
+            mongo: build(&cfg.mongodb),
+            sql_wired: !matches!(
+                obfuscate_sql_query(&cfg.sql, "", ""),
+                Err(ref e) if e.kind() == ErrorKind::Unsupported
+            ),
+            cfg,
+            sql: None,
+        })
+    }
+
+    /// Uses `backend` for SQL instead of [`obfuscate_sql_query`].
+    pub fn with_sql_backend(mut self, backend: Arc<dyn SqlObfuscator>) -> Self {
+        self.sql = Some(backend);
+        self
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &ObfuscationConfig {
+        &self.cfg
+    }
+
+    /// Obfuscates one SQL query (through the backend or [`obfuscate_sql_query`]).
+    pub fn obfuscate_sql(&self, query: &str, dbms: &str) -> Result<SqlObfuscated> {
+        match &self.sql {
+            Some(b) => b.obfuscate_sql(query, dbms),
+            None => obfuscate_sql_query(&self.cfg.sql, query, dbms),
+        }
+    }
+
+    /// The SQL transformer for JSON `obfuscate_sql_values`, or `None` when SQL is not wired.
+    fn sql_transformer(&self) -> Option<impl Fn(&str) -> String + '_> {
+        if self.sql.is_none() && !self.sql_wired {
+            return None;
+        }
+        Some(move |v: &str| match self.obfuscate_sql(v, "") {
+            Ok(o) => o.query,
+            Err(_) => json::SQL_FAILURE_TEXT.to_owned(),
+        })
+    }
+
+    /// Obfuscates an Elasticsearch body with this obfuscator's settings (unchanged when off).
+    pub fn obfuscate_elasticsearch<'a>(&self, body: &'a str) -> Cow<'a, str> {
+        self.json_with(self.es.as_ref(), body)
+    }
+
+    /// Obfuscates an OpenSearch body with this obfuscator's settings (unchanged when off).
+    pub fn obfuscate_opensearch<'a>(&self, body: &'a str) -> Cow<'a, str> {
+        self.json_with(self.opensearch.as_ref(), body)
+    }
+
+    /// Obfuscates a MongoDB query with this obfuscator's settings (unchanged when off).
+    pub fn obfuscate_mongodb<'a>(&self, query: &'a str) -> Cow<'a, str> {
+        self.json_with(self.mongo.as_ref(), query)
+    }
+
+    fn json_with<'a>(&self, o: Option<&JsonObfuscator>, s: &'a str) -> Cow<'a, str> {
+        let Some(o) = o else {
+            return Cow::Borrowed(s);
+        };
+        if s.is_empty() {
+            return Cow::Borrowed(s);
+        }
+        if o.has_transform_keys() {
+            if let Some(t) = self.sql_transformer() {
+                return o.obfuscate(s, Some(&t)).0;
+            }
+        }
+        o.obfuscate(s, None).0
+    }
+
+    /// Obfuscates a resource the way the agent obfuscates stats groups (`obfuscateStatsGroup`):
+    /// SQL for `sql`/`cassandra` (`Non-parsable SQL query` on failure), quantization for
+    /// `redis`/`valkey`, unchanged otherwise. For client-side stats keys.
+    pub fn obfuscate_resource<'a>(
+        &self,
+        span_type: &str,
+        resource: &'a str,
+        dbms: &str,
+    ) -> Cow<'a, str> {
+        match span_type {
+            "sql" | "cassandra" => match self.obfuscate_sql(resource, dbms) {
+                Ok(o) => Cow::Owned(o.query),
+                Err(e) if e.kind() == ErrorKind::Unsupported => Cow::Borrowed(resource),
+                Err(_) => Cow::Borrowed(TEXT_NON_PARSABLE),
+            },
+            "redis" | "valkey" => quantize_redis(resource),
+            _ => Cow::Borrowed(resource),
+        }
+    }
+
+    /// Applies the agent's obfuscation rules to one span, in place (see the module docs).
+    pub fn obfuscate_span(&self, span: &mut Span<'_>) {
+        let cc = &self.cfg.credit_cards;
+        if cc.enabled {
+            for ev in span.span_events.iter_mut() {
+                for (k, v) in ev.attributes.iter_mut() {
+                    if credit_cards::should_check_key(k, &cc.keep_values) {
+                        cc_attribute(v, cc.luhn);
+                    }
+                }
+            }
+            for (k, v) in span.meta.entries_mut().iter_mut() {
+                if credit_cards::should_check_key(k, &cc.keep_values) && is_card_number(v, cc.luhn)
+                {
+                    *v = Cow::Borrowed("?");
+                }
+            }
+        }
+        match span.r#type.as_ref() {
+            "sql" | "cassandra" => self.obfuscate_sql_span(span),
+            "redis" | "valkey" => {
+                update_str(&mut span.resource, quantize_redis);
+                let (tag, c) = if span.r#type == "redis" {
+                    (TAG_REDIS_RAW_COMMAND, self.cfg.redis)
+                } else {
+                    (TAG_VALKEY_RAW_COMMAND, self.cfg.valkey)
+                };
+                if c.enabled {
+                    if let Some(v) = span.meta.get_mut(tag) {
+                        if !v.is_empty() {
+                            if c.remove_all_args {
+                                update_str(v, remove_all_redis_args);
+                            } else {
+                                update_str(v, obfuscate_redis);
+                            }
+                        }
+                    }
+                }
+            }
+            "memcached" => {
+                let c = self.cfg.memcached;
+                if c.enabled {
+                    if let Some(v) = span.meta.get_mut(TAG_MEMCACHED_COMMAND) {
+                        if !v.is_empty() {
+                            update_str(v, |s| obfuscate_memcached(s, c.keep_command));
+                        }
+                    }
+                }
+            }
+            "web" | "http" => {
+                if let Some(v) = span.meta.get_mut(TAG_HTTP_URL) {
+                    if !v.is_empty() {
+                        update_str(v, |s| obfuscate_url(s, &self.cfg.http));
+                    }
+                }
+            }
+            "mongodb" => {
+                if let (Some(o), Some(v)) = (&self.mongo, span.meta.get_mut(TAG_MONGODB_QUERY)) {
+                    if !v.is_empty() {
+                        update_str(v, |s| self.json_with(Some(o), s));
+                    }
+                }
+            }
+            "elasticsearch" | "opensearch" => {
+                if let (Some(o), Some(v)) = (&self.es, span.meta.get_mut(TAG_ELASTIC_BODY)) {
+                    if !v.is_empty() {
+                        update_str(v, |s| self.json_with(Some(o), s));
+                    }
+                }
+                if let (Some(o), Some(v)) =
+                    (&self.opensearch, span.meta.get_mut(TAG_OPENSEARCH_BODY))
+                {
+                    if !v.is_empty() {
+                        update_str(v, |s| self.json_with(Some(o), s));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn obfuscate_sql_span(&self, span: &mut Span<'_>) {
+        let dbms = span
+            .meta
+            .get(TAG_DBMS)
+            .map(|d| d.to_string())
+            .unwrap_or_default();
+        if span.resource.is_empty() {
+            self.obfuscate_sql_attributes(span, &dbms, "", "");
+            return;
+        }
+        let raw = span.resource.to_string();
+        match self.obfuscate_sql(&raw, &dbms) {
+            Err(e) if e.kind() == ErrorKind::Unsupported => {}
+            Err(e) => {
+                log::debug!("error parsing SQL query: {e}");
+                span.resource = Cow::Borrowed(TEXT_NON_PARSABLE);
+                self.obfuscate_sql_attributes(span, &dbms, &raw, TEXT_NON_PARSABLE);
+            }
+            Ok(o) => {
+                span.resource = Cow::Owned(o.query.clone());
+                self.obfuscate_sql_attributes(span, &dbms, &raw, &o.query);
+                if !o.tables_csv.is_empty() {
+                    span.meta.insert(TAG_SQL_TABLES, Cow::Owned(o.tables_csv));
+                }
+            }
+        }
+    }
+
+    fn obfuscate_sql_attributes(
+        &self,
+        span: &mut Span<'_>,
+        dbms: &str,
+        raw: &str,
+        obfuscated: &str,
+    ) {
+        for key in [TAG_SQL_QUERY, TAG_DB_STATEMENT, TAG_DB_QUERY_TEXT] {
+            let Some(v) = span.meta.get(key) else {
+                continue;
+            };
+            if v.is_empty() {
+                if key == TAG_SQL_QUERY {
+                    // An empty sql.query carries no query: dropped, as the agent does.
+                    span.meta.remove(key);
+                }
+                continue;
+            }
+            let new = if v.as_ref() == raw {
+                obfuscated.to_owned()
+            } else {
+                match self.obfuscate_sql(v, dbms) {
+                    Ok(o) => o.query,
+                    Err(e) if e.kind() == ErrorKind::Unsupported => continue,
+                    Err(_) => TEXT_NON_PARSABLE.to_owned(),
+                }
+            };
+            span.meta.insert(key, Cow::Owned(new));
+        }
+    }
+
+    /// Obfuscates every span of a chunk, then (if configured) applies the agent's truncation to
+    /// each, then the tag replacement rules: the agent's order.
+    pub fn obfuscate_chunk(&self, chunk: &mut Trace<'_>) {
+        for span in chunk.iter_mut() {
+            self.obfuscate_span(span);
+            if self.cfg.truncate {
+                truncate_span(span, self.cfg.max_resource_len);
+            }
+        }
+        if !self.cfg.replace_tags.is_empty() {
+            replace_tags(chunk, &self.cfg.replace_tags);
+        }
+    }
+}
+
+/// Credit-card check of one span event attribute (strings, ints and doubles as the agent
+/// formats them; booleans are skipped). A match becomes the string `?`.
+fn cc_attribute(v: &mut AttributeValue<'_>, luhn: bool) {
+    match v {
+        AttributeValue::Scalar(s) => {
+            if cc_scalar_matches(s, luhn) {
+                *s = AttributeScalar::String(Cow::Borrowed("?"));
+            }
+        }
+        AttributeValue::Array(a) => {
+            for s in a.iter_mut() {
+                if cc_scalar_matches(s, luhn) {
+                    *s = AttributeScalar::String(Cow::Borrowed("?"));
+                }
+            }
+        }
+    }
+}
+
+fn cc_scalar_matches(s: &AttributeScalar<'_>, luhn: bool) -> bool {
+    match s {
+        AttributeScalar::String(v) => is_card_number(v, luhn),
+        AttributeScalar::Int(i) => is_card_number(&i.to_string(), luhn),
+        AttributeScalar::Double(d) => is_card_number(&replace::go_format_float(*d), luhn),
+        AttributeScalar::Bool(_) => false,
+    }
+}

@@ -1,0 +1,302 @@
+//! Span rules: the agent's per-span normalization (`normalize`) and truncation (`Truncate`).
+
+use super::stats::{NormalizeCounts, Reason};
+use super::strings::{
+    normalize_name, normalize_peer_service, normalize_service, normalize_tag_value, normalize_type,
+    truncate_utf8, PeerServiceIssue,
+};
+use super::update_str;
+use crate::span::Span;
+use std::borrow::Cow;
+
+/// Start times before this (2000-01-01T00:00:00Z, in ns) are considered garbage.
+pub const YEAR_2000_NS: i64 = 946_684_800_000_000_000;
+/// Maximum length of a meta key (and of a metric key), in bytes, before truncation.
+pub const MAX_META_KEY_LEN: usize = 200;
+/// Maximum length of a meta value, in bytes, before truncation.
+pub const MAX_META_VALUE_LEN: usize = 25_000;
+
+const TAG_PEER_SERVICE: &str = "peer.service";
+const TAG_BASE_SERVICE: &str = "_dd.base_service";
+const TAG_ENV: &str = "env";
+const TAG_HTTP_STATUS_CODE: &str = "http.status_code";
+const TAG_COMPONENT: &str = "component";
+const TAG_LINK_NAME: &str = "link.name";
+
+/// What the span rules need to know besides the span.
+pub(crate) struct SpanRules<'c> {
+    /// Service given to spans without one (`unnamed-<lang>-service`).
+    pub fallback_service: &'c str,
+    /// The agent's `component2name` feature: a non-empty `component` tag replaces the name.
+    pub component2name: bool,
+}
+
+/// True when `code` is a decimal number in 100..=599 (the agent's check for `http.status_code`).
+pub fn is_valid_status_code(code: &str) -> bool {
+    // Go's ParseUint: decimal digits only (an optional "+" is not accepted), no overflow.
+    if code.is_empty() || !code.bytes().all(|b| b.is_ascii_digit()) {
+        return false;
+    }
+    match code.parse::<u64>() {
+        Ok(c) => (100..600).contains(&c),
+        Err(_) => false,
+    }
+}
+
+/// The agent's duration rule: a negative duration, or one that overflows `start + duration`
+/// (computed with Go's wrapping arithmetic), becomes 0. Returns the duration and whether it was
+/// invalid.
+pub fn fix_duration(start: i64, duration: i64) -> (i64, bool) {
+    if duration < 0 || duration > i64::MAX.wrapping_sub(start) {
+        return (0, true);
+    }
+    (duration, false)
+}
+
+/// The agent's start rule: a start before 2000-01-01 becomes `now - duration` (or `now` when
+/// that is negative). Returns the start and whether it was invalid.
+pub fn fix_start(start: i64, duration: i64, now: impl FnOnce() -> i64) -> (i64, bool) {
+    if start < YEAR_2000_NS {
+        let now = now();
+        let new_start = now.wrapping_sub(duration);
+        if new_start < 0 {
+            return (now, true);
+        }
+        return (new_start, true);
+    }
+    (start, false)
+}
+
+/// Nanoseconds since the Unix epoch.
+pub(crate) fn now_ns() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// Normalizes one span in place (the agent's `normalize`). `Err(reason)` means the span is
+/// unusable and its chunk must be dropped; every fix is counted in `counts`.
+pub(crate) fn normalize_span(
+    span: &mut Span<'_>,
+    rules: &SpanRules<'_>,
+    counts: &mut NormalizeCounts,
+) -> Result<(), Reason> {
+    if span.trace_id == 0 {
+        counts.inc(Reason::TraceIdZero);
+        return Err(Reason::TraceIdZero);
+    }
+    if span.span_id == 0 {
+        counts.inc(Reason::SpanIdZero);
+        return Err(Reason::SpanIdZero);
+    }
+
+    // Service.
+    let mut reason = None;
+    update_str(&mut span.service, |s| {
+        let (v, r) = normalize_service(s, "");
+        reason = r;
+        match r {
+            Some(Reason::ServiceEmpty) | Some(Reason::ServiceInvalid) => {
+                Cow::Owned(rules.fallback_service.to_owned())
+            }
+            _ => v,
+        }
+    });
+    if let Some(r) = reason {
+        counts.inc(r);
+    }
+
+    // One pass over meta for the tags the rules look at (the last occurrence wins, as in a Go
+    // map decoded from the same payload).
+    let mut idx_peer = None;
+    let mut idx_base = None;
+    let mut idx_env = None;
+    let mut idx_status = None;
+    let mut idx_component = None;
+    for (i, (k, _)) in span.meta.as_slice().iter().enumerate() {
+        match k.as_ref() {
+            TAG_PEER_SERVICE => idx_peer = Some(i),
+            TAG_BASE_SERVICE => idx_base = Some(i),
+            TAG_ENV => idx_env = Some(i),
+            TAG_HTTP_STATUS_CODE => idx_status = Some(i),
+            TAG_COMPONENT => idx_component = Some(i),
+            _ => {}
+        }
+    }
+    let entries = span.meta.entries_mut();
+    for (idx, truncate, invalid) in [
+        (
+            idx_peer,
+            Reason::PeerServiceTruncate,
+            Reason::PeerServiceInvalid,
+        ),
+        (
+            idx_base,
+            Reason::BaseServiceTruncate,
+            Reason::BaseServiceInvalid,
+        ),
+    ] {
+        if let Some(i) = idx {
+            let value = &mut entries[i].1;
+            if value.is_empty() {
+                continue;
+            }
+            let mut issue = None;
+            update_str(value, |v| {
+                let (n, is) = normalize_peer_service(v);
+                issue = is;
+                n
+            });
+            match issue {
+                Some(PeerServiceIssue::TooLong) => counts.inc(truncate),
+                Some(PeerServiceIssue::Invalid) => counts.inc(invalid),
+                None => {}
+            }
+        }
+    }
+
+    if rules.component2name {
+        if let Some(i) = idx_component {
+            if !entries[i].1.is_empty() {
+                span.name = entries[i].1.clone();
+            }
+        }
+    }
+
+    // Operation name.
+    let mut reason = None;
+    update_str(&mut span.name, |s| {
+        let (v, r) = normalize_name(s);
+        reason = r;
+        v
+    });
+    if let Some(r) = reason {
+        counts.inc(r);
+    }
+
+    if span.resource.is_empty() {
+        counts.inc(Reason::ResourceEmpty);
+        span.resource = span.name.clone();
+    }
+
+    // A Zipkin-style root span carries parent id = trace id = span id.
+    if span.parent_id == span.trace_id && span.parent_id == span.span_id {
+        span.parent_id = 0;
+    }
+
+    let (duration, invalid) = fix_duration(span.start, span.duration);
+    if invalid {
+        counts.inc(Reason::InvalidDuration);
+        span.duration = duration;
+    }
+    let (start, invalid) = fix_start(span.start, span.duration, now_ns);
+    if invalid {
+        counts.inc(Reason::InvalidStartDate);
+        span.start = start;
+    }
+
+    let mut reason = None;
+    update_str(&mut span.r#type, |t| {
+        let (v, r) = normalize_type(t);
+        reason = r;
+        Cow::Borrowed(v)
+    });
+    if let Some(r) = reason {
+        counts.inc(r);
+    }
+
+    let entries = span.meta.entries_mut();
+    if let Some(i) = idx_env {
+        let value = &mut entries[i].1;
+        if !value.is_empty() {
+            update_str(value, normalize_tag_value);
+        }
+    }
+    if let Some(i) = idx_status {
+        if !is_valid_status_code(&entries[i].1) {
+            counts.inc(Reason::InvalidHttpStatusCode);
+            span.meta.remove(TAG_HTTP_STATUS_CODE);
+        }
+    }
+
+    for link in &mut span.span_links {
+        if let Some(name) = link.attributes.get_mut(TAG_LINK_NAME) {
+            update_str(name, |n| normalize_name(n).0);
+        }
+    }
+    Ok(())
+}
+
+/// True for structured meta keys (`_dd.*.json`, `_dd.*.msgpack`, `_dd.*.protobuf`), which the
+/// agent never truncates.
+pub fn is_structured_meta_key(key: &str) -> bool {
+    key.starts_with("_dd.")
+        && (key.ends_with(".json") || key.ends_with(".msgpack") || key.ends_with(".protobuf"))
+}
+
+fn truncate_with_ellipsis(s: &mut Cow<'_, str>, limit: usize) {
+    let cut = truncate_utf8(s, limit).len();
+    let mut owned = String::with_capacity(cut + 3);
+    owned.push_str(&s[..cut]);
+    owned.push_str("...");
+    *s = Cow::Owned(owned);
+}
+
+/// The agent's truncation rules (`Truncate`), in place: the resource is cut to
+/// `max_resource_len` bytes; meta keys longer than 200 bytes and meta values longer than 25000
+/// bytes are cut and get a `...` suffix (structured `_dd.*.json|msgpack|protobuf` tags are left
+/// alone); metric keys longer than 200 bytes likewise. Allocation-free when nothing is too long.
+pub fn truncate_span(span: &mut Span<'_>, max_resource_len: usize) {
+    if span.resource.len() > max_resource_len {
+        update_str(&mut span.resource, |r| {
+            Cow::Borrowed(truncate_utf8(r, max_resource_len))
+        });
+    }
+    for (k, v) in span.meta.entries_mut().iter_mut() {
+        if k.len() <= MAX_META_KEY_LEN && v.len() <= MAX_META_VALUE_LEN {
+            continue;
+        }
+        if is_structured_meta_key(k) {
+            continue;
+        }
+        if k.len() > MAX_META_KEY_LEN {
+            truncate_with_ellipsis(k, MAX_META_KEY_LEN);
+        }
+        if v.len() > MAX_META_VALUE_LEN {
+            truncate_with_ellipsis(v, MAX_META_VALUE_LEN);
+        }
+    }
+    for (k, _) in span.metrics.entries_mut().iter_mut() {
+        if k.len() > MAX_META_KEY_LEN {
+            truncate_with_ellipsis(k, MAX_META_KEY_LEN);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_codes() {
+        assert!(is_valid_status_code("100"));
+        assert!(is_valid_status_code("599"));
+        assert!(!is_valid_status_code("99"));
+        assert!(!is_valid_status_code("600"));
+        assert!(!is_valid_status_code("+200"));
+        assert!(!is_valid_status_code("Invalid status code"));
+        assert!(!is_valid_status_code("99999999999999999999999"));
+    }
+
+    #[test]
+    fn durations_follow_go_wrapping() {
+        assert_eq!(fix_duration(0, -1), (0, true));
+        assert_eq!(fix_duration(1, i64::MAX), (0, true));
+        assert_eq!(fix_duration(-5, 10), (0, true)); // MaxInt64 - (-5) wraps negative in Go
+        assert_eq!(fix_duration(YEAR_2000_NS, 10), (10, false));
+        assert_eq!(fix_start(42, 10, || 100), (90, true));
+        assert_eq!(fix_start(42, 1000, || 100), (100, true));
+        assert_eq!(fix_start(YEAR_2000_NS, 10, || 100), (YEAR_2000_NS, false));
+    }
+}

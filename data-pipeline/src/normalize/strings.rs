@@ -1,0 +1,441 @@
+//! String rules: service, operation name, tag and span type normalization, and UTF-8-safe
+//! truncation, with the Datadog agent's exact results (its `traceutil/normalize` package is the
+//! reference; these are independent implementations of the same rules).
+//!
+//! Every function returns a [`Cow`]: `Borrowed` (a sub-slice of the input, often the whole input)
+//! when no character had to change, so the common case of an already valid value allocates
+//! nothing.
+
+use super::stats::Reason;
+use std::borrow::Cow;
+use unicode_general_category::{get_general_category, GeneralCategory};
+
+/// Operation name given to a span without a usable one.
+pub const DEFAULT_SPAN_NAME: &str = "unnamed_operation";
+/// Service given to a span without a usable one when the tracer language is unknown.
+pub const DEFAULT_SERVICE_NAME: &str = "unnamed-service";
+/// Maximum length of an operation name, in bytes.
+pub const MAX_NAME_LEN: usize = 100;
+/// Maximum length of a service name, in bytes.
+pub const MAX_SERVICE_LEN: usize = 100;
+/// Maximum length of a span type, in bytes.
+pub const MAX_TYPE_LEN: usize = 100;
+/// Maximum length of a resource, in bytes (the agent's default `MaxResourceLen`).
+pub const MAX_RESOURCE_LEN: usize = 5000;
+/// Maximum number of characters kept by tag normalization.
+pub const MAX_TAG_LEN: usize = 200;
+
+/// Truncates `s` to at most `limit` bytes without splitting a UTF-8 character (the partial
+/// character at the cut is dropped entirely). Borrowed: never allocates.
+pub fn truncate_utf8(s: &str, limit: usize) -> &str {
+    if s.len() <= limit {
+        return s;
+    }
+    let mut end = limit;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+/// The fallback service for a tracer language: `unnamed-<lang>-service`, or `unnamed-service`
+/// when the language is unknown.
+pub fn fallback_service(lang: &str) -> Cow<'static, str> {
+    if lang.is_empty() {
+        Cow::Borrowed(DEFAULT_SERVICE_NAME)
+    } else {
+        Cow::Owned(format!("unnamed-{lang}-service"))
+    }
+}
+
+/// Normalizes a span operation name as the agent does: truncated to 100 bytes, then reduced to
+/// a metric-name-like form (`[a-zA-Z][a-zA-Z0-9_.]*`, no `__`, no `_` before a `.`, no trailing
+/// `_`). Returns the name and the reason it had to be fixed, if any; an empty or unusable name
+/// becomes `unnamed_operation`.
+pub fn normalize_name(name: &str) -> (Cow<'_, str>, Option<Reason>) {
+    if name.is_empty() {
+        return (
+            Cow::Borrowed(DEFAULT_SPAN_NAME),
+            Some(Reason::SpanNameEmpty),
+        );
+    }
+    let mut reason = None;
+    let name = if name.len() > MAX_NAME_LEN {
+        reason = Some(Reason::SpanNameTruncate);
+        truncate_utf8(name, MAX_NAME_LEN)
+    } else {
+        name
+    };
+    match metric_name(name) {
+        Some(n) => (n, reason),
+        None => (
+            Cow::Borrowed(DEFAULT_SPAN_NAME),
+            Some(Reason::SpanNameInvalid),
+        ),
+    }
+}
+
+/// Normalizes a service name as the agent does: truncated to 100 bytes, then normalized as a tag
+/// value. An empty or unusable service becomes [`fallback_service`]`(lang)`. Returns the service
+/// and the reason it had to be fixed, if any.
+pub fn normalize_service<'a>(svc: &'a str, lang: &str) -> (Cow<'a, str>, Option<Reason>) {
+    if svc.is_empty() {
+        return (fallback_service(lang), Some(Reason::ServiceEmpty));
+    }
+    let (svc, reason) = if svc.len() > MAX_SERVICE_LEN {
+        (
+            truncate_utf8(svc, MAX_SERVICE_LEN),
+            Some(Reason::ServiceTruncate),
+        )
+    } else {
+        (svc, None)
+    };
+    let s = normalize_tag_value(svc);
+    if s.is_empty() {
+        return (fallback_service(lang), Some(Reason::ServiceInvalid));
+    }
+    (s, reason)
+}
+
+/// Which of the agent's checks failed for a peer service (or `_dd.base_service`) value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PeerServiceIssue {
+    /// Longer than 100 bytes: truncated.
+    TooLong,
+    /// Nothing usable left after normalization: replaced with "".
+    Invalid,
+}
+
+/// Normalizes a `peer.service` (or `_dd.base_service`) value: like a service, but an empty value
+/// stays empty and an unusable one becomes "".
+pub fn normalize_peer_service(svc: &str) -> (Cow<'_, str>, Option<PeerServiceIssue>) {
+    if svc.is_empty() {
+        return (Cow::Borrowed(""), None);
+    }
+    let (svc, issue) = if svc.len() > MAX_SERVICE_LEN {
+        (
+            truncate_utf8(svc, MAX_SERVICE_LEN),
+            Some(PeerServiceIssue::TooLong),
+        )
+    } else {
+        (svc, None)
+    };
+    let s = normalize_tag_value(svc);
+    if s.is_empty() {
+        return (Cow::Borrowed(""), Some(PeerServiceIssue::Invalid));
+    }
+    (s, issue)
+}
+
+/// Normalizes a full `key:value` tag: lower-cased, leading characters that are not letters (or
+/// `:`) trimmed, runs of other invalid characters replaced with one `_`, trailing `_` removed,
+/// at most 200 characters.
+pub fn normalize_tag(tag: &str) -> Cow<'_, str> {
+    normalize_tag_impl(tag, true)
+}
+
+/// Normalizes a tag value alone (service names, `env`): like [`normalize_tag`], but a value may
+/// start with a digit or any other character (a leading invalid run becomes `_`).
+pub fn normalize_tag_value(value: &str) -> Cow<'_, str> {
+    normalize_tag_impl(value, false)
+}
+
+/// Truncates a span type to 100 bytes; returns it and whether it had to be truncated.
+pub fn normalize_type(typ: &str) -> (&str, Option<Reason>) {
+    if typ.len() > MAX_TYPE_LEN {
+        (truncate_utf8(typ, MAX_TYPE_LEN), Some(Reason::TypeTruncate))
+    } else {
+        (typ, None)
+    }
+}
+
+// --- tag normalization ---------------------------------------------------------------------
+
+const fn is_valid_ascii_start(c: u8) -> bool {
+    c.is_ascii_lowercase() || c == b':'
+}
+
+const fn is_valid_ascii_tag_char(c: u8) -> bool {
+    is_valid_ascii_start(c) || c.is_ascii_digit() || c == b'.' || c == b'/' || c == b'-'
+}
+
+/// Lookup table for [`is_valid_ascii_tag_char`]: the fast path checks one table load per byte.
+static TAG_CHAR: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        t[i] = is_valid_ascii_tag_char(i as u8);
+        i += 1;
+    }
+    t
+};
+
+/// True when `tag` is already in normal form and pure ASCII (the common case).
+fn is_normalized_ascii_tag(tag: &[u8], check_start: bool) -> bool {
+    if tag.is_empty() {
+        return true;
+    }
+    if tag.len() > MAX_TAG_LEN {
+        return false;
+    }
+    let mut i = 0;
+    if check_start {
+        if !is_valid_ascii_start(tag[0]) {
+            return false;
+        }
+        i = 1;
+    }
+    while i < tag.len() {
+        let b = tag[i];
+        if TAG_CHAR[b as usize] {
+            i += 1;
+            continue;
+        }
+        if b != b'_' {
+            return false;
+        }
+        // An underscore must be followed by a valid non-underscore character.
+        i += 1;
+        if i == tag.len() || !TAG_CHAR[tag[i] as usize] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+fn is_upper(c: char) -> bool {
+    get_general_category(c) == GeneralCategory::UppercaseLetter
+}
+
+fn is_letter(c: char) -> bool {
+    matches!(
+        get_general_category(c),
+        GeneralCategory::UppercaseLetter
+            | GeneralCategory::LowercaseLetter
+            | GeneralCategory::TitlecaseLetter
+            | GeneralCategory::ModifierLetter
+            | GeneralCategory::OtherLetter
+    )
+}
+
+fn is_digit(c: char) -> bool {
+    if (c as u32) < 0x100 {
+        c.is_ascii_digit()
+    } else {
+        get_general_category(c) == GeneralCategory::DecimalNumber
+    }
+}
+
+/// The simple (one character) lower-case mapping of `c`, if it has one.
+fn simple_lower(c: char) -> Option<char> {
+    let mut it = c.to_lowercase();
+    let l = it.next()?;
+    if it.next().is_some() {
+        return None;
+    }
+    Some(l)
+}
+
+fn normalize_tag_impl(v: &str, trim_start: bool) -> Cow<'_, str> {
+    if is_normalized_ascii_tag(v.as_bytes(), trim_start) {
+        return Cow::Borrowed(v);
+    }
+    if v.is_empty() {
+        return Cow::Borrowed("");
+    }
+    // The buffer is only materialized when a character has to be lower-cased; until then the
+    // input is the buffer (the result may still be a borrowed sub-slice).
+    let mut lowered: Option<Vec<u8>> = None;
+    let mut trim = 0usize; // bytes trimmed at the start
+    let mut cuts: Vec<(usize, usize)> = Vec::new(); // byte ranges replaced by one '_'
+    let mut chars = 0usize; // characters kept so far
+    let mut end = 0usize; // end of the last processed character
+
+    for (i, c) in v.char_indices() {
+        let width = c.len_utf8();
+        end = i + width;
+        let mut c = c;
+        let mut done = false;
+        if c.is_ascii_lowercase() || c == ':' {
+            chars += 1;
+            done = true;
+        } else if c.is_ascii_uppercase() {
+            lowered.get_or_insert_with(|| v.as_bytes().to_vec())[i] = c as u8 + (b'a' - b'A');
+            chars += 1;
+            done = true;
+        }
+        if !done && c.is_ascii() {
+            // ASCII fast path (no Unicode tables): not a letter here (letters were handled).
+            done = true;
+            if trim_start && chars == 0 {
+                trim = i + width;
+            } else if c.is_ascii_digit() || c == '.' || c == '/' || c == '-' {
+                chars += 1;
+            } else {
+                chars += 1;
+                match cuts.last_mut() {
+                    Some(last) if last.1 >= i => last.1 += width,
+                    _ => cuts.push((i, i + width)),
+                }
+            }
+        }
+        if !done {
+            if is_upper(c) {
+                if let Some(low) = simple_lower(c) {
+                    // Only when the lower-case form has the same width (e.g. not U+017F).
+                    if low.len_utf8() == width {
+                        let buf = lowered.get_or_insert_with(|| v.as_bytes().to_vec());
+                        low.encode_utf8(&mut buf[i..i + width]);
+                        c = low;
+                    }
+                }
+            }
+            if is_letter(c) {
+                chars += 1;
+            } else if trim_start && chars == 0 {
+                trim = i + width;
+            } else if is_digit(c) || c == '.' || c == '/' || c == '-' {
+                chars += 1;
+            } else {
+                chars += 1;
+                match cuts.last_mut() {
+                    Some(last) if last.1 >= i => last.1 += width,
+                    _ => cuts.push((i, i + width)),
+                }
+            }
+        }
+        if end >= 2 * MAX_TAG_LEN || chars >= MAX_TAG_LEN {
+            break;
+        }
+    }
+
+    if cuts.is_empty() {
+        return match lowered {
+            None => Cow::Borrowed(&v[trim..end]),
+            Some(buf) => owned_utf8(&buf[trim..end]),
+        };
+    }
+    let src: &[u8] = lowered.as_deref().unwrap_or(v.as_bytes());
+    let mut out = Vec::with_capacity(end - trim);
+    let mut pos = trim;
+    for &(start, stop) in &cuts {
+        out.extend_from_slice(&src[pos..start]);
+        if stop >= end {
+            // The cut reaches the end: drop it.
+            pos = end;
+            break;
+        }
+        out.push(b'_');
+        pos = stop;
+    }
+    out.extend_from_slice(&src[pos..end]);
+    owned_utf8(&out)
+}
+
+fn owned_utf8(bytes: &[u8]) -> Cow<'static, str> {
+    // Always valid: bytes are only replaced at character boundaries by same-width characters.
+    Cow::Owned(String::from_utf8_lossy(bytes).into_owned())
+}
+
+// --- operation names --------------------------------------------------------------------------
+
+fn is_valid_metric_name(name: &[u8]) -> bool {
+    if name.is_empty() || !name[0].is_ascii_alphabetic() {
+        return false;
+    }
+    for j in 1..name.len() {
+        let b = name[j];
+        let prev_us = name[j - 1] == b'_';
+        let ok = b.is_ascii_alphanumeric() || (b == b'.' && !prev_us) || (b == b'_' && !prev_us);
+        if !ok {
+            return false;
+        }
+    }
+    true
+}
+
+/// Reduces `name` (at most [`MAX_NAME_LEN`] bytes) to a metric-name form; `None` when it has no
+/// ASCII letter at all.
+fn metric_name(name: &str) -> Option<Cow<'_, str>> {
+    let b = name.as_bytes();
+    if b.is_empty() || b.len() > MAX_NAME_LEN {
+        return None;
+    }
+    let start = b.iter().position(|c| c.is_ascii_alphabetic())?;
+    let rest = &name[start..];
+    if is_valid_metric_name(rest.as_bytes()) {
+        let rest = rest.strip_suffix('_').unwrap_or(rest);
+        return Some(Cow::Borrowed(rest));
+    }
+    let mut res: Vec<u8> = Vec::with_capacity(rest.len());
+    for &c in rest.as_bytes() {
+        // The first byte is a letter, so `res` is never empty when a '.' or other byte comes.
+        let last = res.last().copied().unwrap_or(b'a');
+        if c.is_ascii_alphanumeric() {
+            res.push(c);
+        } else if c == b'.' {
+            if last == b'_' {
+                if let Some(l) = res.last_mut() {
+                    *l = b'.';
+                }
+            } else {
+                res.push(b'.');
+            }
+        } else if last != b'.' && last != b'_' {
+            res.push(b'_');
+        }
+    }
+    if res.last() == Some(&b'_') {
+        res.pop();
+    }
+    Some(owned_utf8(&res))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fast_paths_borrow() {
+        assert!(matches!(normalize_tag("env:prod"), Cow::Borrowed(_)));
+        assert!(matches!(normalize_tag_value("web-1"), Cow::Borrowed(_)));
+        assert!(matches!(normalize_name("http.request").0, Cow::Borrowed(_)));
+        let long = "a".repeat(888);
+        match normalize_tag(&long) {
+            Cow::Borrowed(s) => assert_eq!(s.len(), 200),
+            Cow::Owned(_) => panic!("a truncated ASCII tag must stay borrowed"),
+        }
+    }
+
+    #[test]
+    fn tags() {
+        assert_eq!(
+            normalize_tag("Data🐨dog🐶 繋がっ⛰てて"),
+            "data_dog_繋がっ_てて"
+        );
+        assert_eq!(
+            normalize_tag_value(" #hashtag!@#spaces #__<>#  "),
+            "_hashtag_spaces"
+        );
+        assert_eq!(normalize_tag("12.:trim@@"), ":trim");
+        assert_eq!(
+            normalize_tag("\u{017F}odd_\u{017F}case\u{017F}"),
+            "\u{017F}odd_\u{017F}case\u{017F}"
+        );
+    }
+
+    #[test]
+    fn names() {
+        assert_eq!(normalize_name("bad-name").0, "bad_name");
+        assert_eq!(normalize_name("/").0, DEFAULT_SPAN_NAME);
+        assert_eq!(normalize_name("a..b__c._d").0, "a..b_c.d");
+    }
+
+    #[test]
+    fn truncation_keeps_utf8() {
+        assert_eq!(truncate_utf8("télé", 2), "t");
+        assert_eq!(truncate_utf8("肋", 2), "");
+        assert_eq!(truncate_utf8("abc", 5), "abc");
+    }
+}
