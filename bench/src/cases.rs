@@ -93,109 +93,117 @@ impl Case {
     }
 }
 
-/// What each group measures (for the report and the README).
-pub fn describe_group(group: &str) -> &'static str {
-    match group {
-        "decode_v04" => "decode a v0.4 payload into spans (and drop them)",
-        "decode_v05" => "decode a v0.5 payload into spans (and drop them)",
-        "decode_encode_v04_v05" => "decode v0.4, encode the spans as a v0.5 payload",
-        "decode_encode_v04_v04" => "decode v0.4, encode the spans as a v0.4 payload",
-        "send_v04_v04" => "exporter send of a v0.4 payload, sent as v0.4 to the loopback sink",
-        "send_v04_v05" => "exporter send of a v0.4 payload, converted and sent as v0.5",
-        _ => "",
-    }
+/// A registry entry: one measurement on one or more payload shapes.
+pub struct Group {
+    /// Group name; case names are `group.shape`.
+    pub name: &'static str,
+    /// What it measures.
+    pub what: &'static str,
+    /// Shapes it runs on.
+    pub shapes: &'static [Shape],
+    /// Input wire format.
+    pub wire: Wire,
+    /// Whether it sends to the sink.
+    pub needs_sink: bool,
+    /// Our side (`None` until the API has landed).
+    pub ours: Option<SideFn>,
+    /// libdatadog's side.
+    pub theirs: SideFn,
+    /// Target ratio ours/theirs, if the issue sets one.
+    pub target: Option<f64>,
 }
 
-#[allow(clippy::too_many_arguments)]
-fn case(
-    out: &mut Vec<Case>,
-    group: &'static str,
-    shapes: &[Shape],
-    wire: Wire,
-    needs_sink: bool,
-    ours: Option<SideFn>,
-    theirs: SideFn,
-    target: Option<f64>,
-) {
-    for &shape in shapes {
-        out.push(Case {
-            name: format!("{group}.{}", shape.name()),
-            group,
-            shape,
-            wire,
-            needs_sink,
-            ours,
-            theirs,
-            target,
-        });
-    }
+const ALL4: &[Shape] = &[Shape::Realistic, Shape::Huge, Shape::Tiny, Shape::Links];
+const NO_LINKS: &[Shape] = &[Shape::Realistic, Shape::Huge, Shape::Tiny];
+
+/// The registry. Adding a case = one function per side + one entry here.
+pub const GROUPS: &[Group] = &[
+    Group {
+        name: "decode_v04",
+        what: "decode a v0.4 payload into spans (and drop them)",
+        shapes: ALL4,
+        wire: Wire::V04,
+        needs_sink: false,
+        ours: ours::DECODE_V04,
+        theirs: theirs::decode_v04,
+        target: Some(1.5),
+    },
+    Group {
+        name: "decode_v05",
+        what: "decode a v0.5 payload into spans (and drop them)",
+        shapes: NO_LINKS,
+        wire: Wire::V05,
+        needs_sink: false,
+        ours: ours::DECODE_V05,
+        theirs: theirs::decode_v05,
+        target: Some(1.5),
+    },
+    Group {
+        name: "decode_encode_v04_v05",
+        what: "decode v0.4, encode the spans as a v0.5 payload (links/events as JSON meta)",
+        shapes: ALL4,
+        wire: Wire::V04,
+        needs_sink: false,
+        ours: ours::DECODE_ENCODE_V04_V05,
+        theirs: theirs::decode_encode_v04_v05,
+        target: Some(2.0),
+    },
+    Group {
+        name: "decode_encode_v04_v04",
+        what: "decode v0.4, encode the spans as a v0.4 payload",
+        shapes: &[Shape::Realistic, Shape::Links],
+        wire: Wire::V04,
+        needs_sink: false,
+        ours: ours::DECODE_ENCODE_V04_V04,
+        theirs: theirs::decode_encode_v04_v04,
+        target: None,
+    },
+    Group {
+        name: "send_v04_v04",
+        what: "exporter send of a v0.4 payload, delivered as v0.4 to the loopback sink",
+        shapes: &[Shape::Realistic, Shape::Tiny],
+        wire: Wire::V04,
+        needs_sink: true,
+        ours: ours::SEND_V04_V04,
+        theirs: theirs::send_v04_v04,
+        target: Some(3.0),
+    },
+    Group {
+        name: "send_v04_v05",
+        what: "exporter send of a v0.4 payload, converted and delivered as v0.5",
+        shapes: &[Shape::Realistic],
+        wire: Wire::V04,
+        needs_sink: true,
+        ours: ours::SEND_V04_V05,
+        theirs: theirs::send_v04_v05,
+        target: None,
+    },
+];
+
+/// What a group measures.
+pub fn describe_group(group: &str) -> &'static str {
+    GROUPS
+        .iter()
+        .find(|g| g.name == group)
+        .map(|g| g.what)
+        .unwrap_or("")
 }
 
 /// Every case, in report order.
 pub fn all() -> Vec<Case> {
-    use Shape::*;
-    let mut v = Vec::new();
-    let all4 = [Realistic, Huge, Tiny, Links];
-    let no_links = [Realistic, Huge, Tiny];
-    case(
-        &mut v,
-        "decode_v04",
-        &all4,
-        Wire::V04,
-        false,
-        ours::DECODE_V04,
-        theirs::decode_v04,
-        Some(1.5),
-    );
-    case(
-        &mut v,
-        "decode_v05",
-        &no_links,
-        Wire::V05,
-        false,
-        ours::DECODE_V05,
-        theirs::decode_v05,
-        Some(1.5),
-    );
-    case(
-        &mut v,
-        "decode_encode_v04_v05",
-        &no_links,
-        Wire::V04,
-        false,
-        ours::DECODE_ENCODE_V04_V05,
-        theirs::decode_encode_v04_v05,
-        Some(2.0),
-    );
-    case(
-        &mut v,
-        "decode_encode_v04_v04",
-        &[Realistic, Links],
-        Wire::V04,
-        false,
-        ours::DECODE_ENCODE_V04_V04,
-        theirs::decode_encode_v04_v04,
-        None,
-    );
-    case(
-        &mut v,
-        "send_v04_v04",
-        &[Realistic, Tiny],
-        Wire::V04,
-        true,
-        ours::SEND_V04_V04,
-        theirs::send_v04_v04,
-        Some(3.0),
-    );
-    case(
-        &mut v,
-        "send_v04_v05",
-        &[Realistic],
-        Wire::V04,
-        true,
-        ours::SEND_V04_V05,
-        theirs::send_v04_v05,
-        None,
-    );
-    v
+    GROUPS
+        .iter()
+        .flat_map(|g| {
+            g.shapes.iter().map(move |&shape| Case {
+                name: format!("{}.{}", g.name, shape.name()),
+                group: g.name,
+                shape,
+                wire: g.wire,
+                needs_sink: g.needs_sink,
+                ours: g.ours,
+                theirs: g.theirs,
+                target: g.target,
+            })
+        })
+        .collect()
 }
