@@ -75,6 +75,9 @@ fn child_run(args: &[String]) -> Result<Value, String> {
     let budget = Duration::from_millis(parse_num(arg(args, "--budget-ms"), 1000));
     let warmup = Duration::from_millis(parse_num(arg(args, "--warmup-ms"), 200));
     let sink_url = arg(args, "--sink");
+    if !flag(args, "--malloc-default") {
+        steady_malloc();
+    }
 
     let all = cases::all();
     let case = all
@@ -124,6 +127,7 @@ fn child_run(args: &[String]) -> Result<Value, String> {
     }
     let mut times_ns: Vec<u64> = Vec::new();
     let mut cpu_ns: Vec<u64> = Vec::new();
+    let faults0 = minor_faults();
     let t0 = Instant::now();
     while times_ns.len() < 3 || (t0.elapsed() < budget && times_ns.len() < 1_000_000) {
         let c = process_cpu_ns();
@@ -137,6 +141,7 @@ fn child_run(args: &[String]) -> Result<Value, String> {
         times_ns.push(dt.as_nanos() as u64);
         cpu_ns.push(dc);
     }
+    let faults = minor_faults().saturating_sub(faults0);
     drop(iter);
     let peak_kb = proc_status_kb("VmHWM").unwrap_or(0);
     Ok(json!({
@@ -145,10 +150,33 @@ fn child_run(args: &[String]) -> Result<Value, String> {
         "calls": calls,
         "times_ns": times_ns,
         "cpu_ns": cpu_ns,
+        "minor_faults": faults,
         "out_bytes": out_bytes,
         "base_rss_kb": base_kb,
         "hwm_kb": peak_kb,
     }))
+}
+
+/// Makes glibc malloc keep freed memory instead of trimming the heap / unmapping big blocks after
+/// every iteration (same settings for both sides). With the defaults, whether a side re-faults
+/// ~10 MB of fresh pages per iteration depends on glibc's dynamic thresholds (raised only once a
+/// large mmapped block has been freed), i.e. on incidental allocation history rather than on the
+/// code under test; a long-running tracer process is in the raised state. `--malloc-default`
+/// measures with glibc's defaults instead.
+fn steady_malloc() {
+    // SAFETY: mallopt only changes allocator tunables; called before any measured allocation.
+    unsafe {
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20); // glibc's maximum on 64-bit
+    }
+}
+
+/// Minor page faults of the process so far.
+fn minor_faults() -> u64 {
+    // SAFETY: getrusage writes into a zeroed local struct.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
+    ru.ru_minflt.max(0) as u64
 }
 
 /// CPU time of the whole process (all its threads), in ns.
@@ -195,6 +223,7 @@ fn load_payload(dir: &Path, shape: Shape, wire: Wire) -> Result<(Vec<u8>, usize,
 
 struct Config {
     quick: bool,
+    malloc_default: bool,
     rounds: usize,
     budget_ms: u64,
     warmup_ms: u64,
@@ -202,6 +231,7 @@ struct Config {
 
 /// One child run's result.
 struct Run {
+    minor_faults: u64,
     times_ns: Vec<u64>,
     cpu_ns: Vec<u64>,
     calls: u64,
@@ -225,6 +255,7 @@ struct SinkCheck {
 /// All runs of one side of one case.
 #[derive(Default)]
 struct SideResult {
+    minor_faults: u64,
     times_ns: Vec<u64>,
     cpu_ns: Vec<u64>,
     base_rss_kb: u64,
@@ -255,13 +286,14 @@ fn parent_main(args: &[String]) -> i32 {
     let quick = flag(args, "--quick");
     let cfg = Config {
         quick,
+        malloc_default: flag(args, "--malloc-default"),
         rounds: parse_num(arg(args, "--rounds"), if quick { 2 } else { 4 }) as usize,
         budget_ms: parse_num(arg(args, "--budget-ms"), if quick { 500 } else { 3000 }),
         warmup_ms: parse_num(arg(args, "--warmup-ms"), if quick { 50 } else { 200 }),
     };
     let all = cases::all();
     if flag(args, "--list") || flag(args, "--help") || flag(args, "-h") {
-        println!("usage: bench [--only NAME[,NAME..]] [--quick] [--rounds N] [--budget-ms MS] [--out FILE]");
+        println!("usage: bench [--only NAME[,NAME..]] [--quick] [--rounds N] [--budget-ms MS] [--warmup-ms MS] [--malloc-default] [--out FILE] [--write-payloads DIR]");
         println!("NAME matches a case name or any part of it. Cases:");
         for c in &all {
             println!(
@@ -289,6 +321,22 @@ fn parent_main(args: &[String]) -> i32 {
         return 2;
     }
 
+    if let Some(dir) = arg(args, "--write-payloads") {
+        // For profiling one side by hand: `bench --write-payloads D`, then
+        // `valgrind --tool=callgrind bench --side ours --case NAME --dir D --budget-ms 1 --warmup-ms 0`.
+        let dir = PathBuf::from(dir);
+        let shapes = [Shape::Realistic, Shape::Huge, Shape::Tiny, Shape::Links];
+        return match shapes
+            .iter()
+            .try_for_each(|&s| write_payload(&dir, s).map(|_| ()))
+        {
+            Ok(()) => 0,
+            Err(e) => {
+                eprintln!("bench: {e}");
+                1
+            }
+        };
+    }
     let out_path = arg(args, "--out")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("results/latest.json"));
@@ -384,13 +432,14 @@ fn run_all(cfg: &Config, selected: &[&Case], dir: &Path, out_path: &Path) -> Res
                 }
                 let case_sink = if c.needs_sink { sink.as_ref() } else { None };
                 let before = case_sink.map(|s| s.counts());
-                match run_child(&exe, c, side, dir, per_round, cfg.warmup_ms, case_sink) {
+                match run_child(cfg, &exe, c, side, dir, per_round, case_sink) {
                     Ok(mut run) => {
                         if let (Some(s), Some(before)) = (case_sink, before) {
                             run.sink = Some(check_sink(s, &before, &run, c, traces, spans));
                         }
                         r.times_ns.extend_from_slice(&run.times_ns);
                         r.cpu_ns.extend_from_slice(&run.cpu_ns);
+                        r.minor_faults += run.minor_faults;
                         r.hwm_kb = r.hwm_kb.max(run.hwm_kb);
                         r.base_rss_kb = run.base_rss_kb;
                         r.out_bytes = run.out_bytes;
@@ -424,6 +473,7 @@ fn run_all(cfg: &Config, selected: &[&Case], dir: &Path, out_path: &Path) -> Res
         "rounds": cfg.rounds,
         "budget_ms_per_side": cfg.budget_ms,
         "warmup_ms_per_run": cfg.warmup_ms,
+        "malloc": if cfg.malloc_default { "glibc defaults" } else { "steady: M_TRIM_THRESHOLD 1 GiB, M_MMAP_THRESHOLD 32 MiB" },
         "git_commit": git_commit(),
         "cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
         "libdatadog": {"libdd-data-pipeline": "14.0.0", "libdd-trace-utils": "16.0.0"},
@@ -439,16 +489,33 @@ fn run_all(cfg: &Config, selected: &[&Case], dir: &Path, out_path: &Path) -> Res
     Ok(any_failed)
 }
 
+/// Generates `shape` and writes `<shape>.v04`, `<shape>.v05` and `<shape>.meta` into `dir`.
+fn write_payload(dir: &Path, shape: Shape) -> Result<payloads::Payload, String> {
+    std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+    let p = payloads::generate(shape);
+    std::fs::write(payload_path(dir, shape, Wire::V04), &p.v04).map_err(|e| e.to_string())?;
+    if let Some(v05) = &p.v05 {
+        std::fs::write(payload_path(dir, shape, Wire::V05), v05).map_err(|e| e.to_string())?;
+    }
+    let meta = format!("{} {}", p.traces, p.spans);
+    std::fs::write(dir.join(format!("{}.meta", shape.name())), meta).map_err(|e| e.to_string())?;
+    Ok(p)
+}
+
 fn run_child(
+    cfg: &Config,
     exe: &Path,
     c: &Case,
     side: Side,
     dir: &Path,
     budget: Duration,
-    warmup_ms: u64,
     sink: Option<&sink::Sink>,
 ) -> Result<Run, String> {
+    let warmup_ms = cfg.warmup_ms;
     let mut cmd = Command::new(exe);
+    if cfg.malloc_default {
+        cmd.arg("--malloc-default");
+    }
     cmd.arg("--side")
         .arg(side.name())
         .arg("--case")
@@ -493,6 +560,7 @@ fn run_child(
         .map(|a| a.iter().filter_map(Value::as_u64).collect())
         .unwrap_or_default();
     Ok(Run {
+        minor_faults: v["minor_faults"].as_u64().unwrap_or(0),
         times_ns,
         cpu_ns,
         calls: v["calls"].as_u64().unwrap_or(0),
@@ -595,6 +663,7 @@ fn make_row(
             "p25_ns": p25,
             "p75_ns": p75,
             "cpu_median_ns": cpu,
+            "minor_faults_per_iteration": r.minor_faults as f64 / r.times_ns.len().max(1) as f64,
             "spans_per_s": spans as f64 / (med / 1e9),
             "mb_per_s": bytes as f64 / 1e6 / (med / 1e9),
             "spans_per_cpu_s": spans as f64 / (cpu / 1e9),
