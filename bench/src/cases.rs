@@ -207,3 +207,22 @@ pub fn all() -> Vec<Case> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn case_names_are_unique_and_v05_inputs_exist() {
+        let all = all();
+        let mut names: Vec<&str> = all.iter().map(|c| c.name.as_str()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), all.len());
+        // The links shape has no v0.5 encoding.
+        assert!(!all
+            .iter()
+            .any(|c| c.wire == Wire::V05 && c.shape == Shape::Links));
+        assert!(all.iter().all(|c| !describe_group(c.group).is_empty()));
+    }
+}

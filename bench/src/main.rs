@@ -841,7 +841,7 @@ fn git_commit() -> Option<String> {
     let out = Command::new("git")
         .arg("-C")
         .arg(env!("CARGO_MANIFEST_DIR"))
-        .args(["rev-parse", "--short", "HEAD"])
+        .args(["describe", "--always", "--dirty"])
         .output()
         .ok()?;
     out.status

@@ -4,6 +4,7 @@
 use crate::cases::{Done, Input, Iter, SideFn};
 use data_pipeline::decode::{self, Format};
 use data_pipeline::encode;
+use data_pipeline::exporter::Exporter;
 use data_pipeline::Traces;
 
 /// `data_pipeline::decode::decode(Format::V04, ..)`.
@@ -14,10 +15,10 @@ pub const DECODE_V05: Option<SideFn> = Some(decode_v05);
 pub const DECODE_ENCODE_V04_V05: Option<SideFn> = Some(decode_encode_v04_v05);
 /// decode v0.4 + `data_pipeline::encode::encode_to_vec(Format::V04, ..)`.
 pub const DECODE_ENCODE_V04_V04: Option<SideFn> = Some(decode_encode_v04_v04);
-/// `data_pipeline::exporter::Exporter::send`, output v0.4 (lands with the exporter branch).
-pub const SEND_V04_V04: Option<SideFn> = None;
-/// `data_pipeline::exporter::Exporter::send`, output v0.5.
-pub const SEND_V04_V05: Option<SideFn> = None;
+/// `data_pipeline::exporter::Exporter::send`, input v0.4, output v0.4.
+pub const SEND_V04_V04: Option<SideFn> = Some(send_v04_v04);
+/// `data_pipeline::exporter::Exporter::send`, input v0.4, output v0.5.
+pub const SEND_V04_V05: Option<SideFn> = Some(send_v04_v05);
 
 fn counted(traces: &Traces<'_>) -> Done {
     Done {
@@ -64,4 +65,42 @@ pub fn decode_encode_v04_v05<'a>(input: &Input<'a>) -> Result<Iter<'a>, String> 
 /// Decode v0.4 + encode v0.4.
 pub fn decode_encode_v04_v04<'a>(input: &Input<'a>) -> Result<Iter<'a>, String> {
     decode_encode(input, Format::V04)
+}
+
+fn send_with<'a>(input: &Input<'a>, output: Format) -> Result<Iter<'a>, String> {
+    let url = input.sink_url.ok_or("send cases need a sink")?;
+    // The same metadata as libdatadog's side gets.
+    let ex = Exporter::builder()
+        .url(url)
+        .language("python")
+        .language_version("3.12.3")
+        .language_interpreter("CPython")
+        .tracer_version("2.9.0")
+        .env("prod")
+        .service("web-store")
+        .hostname("bench-host")
+        .input_format(Format::V04)
+        .output_format(output)
+        .build()
+        .map_err(|e| e.to_string())?;
+    let data = input.data;
+    let (traces, spans) = (input.traces, input.spans);
+    Ok(Box::new(move || {
+        ex.send(data).map_err(|e| e.to_string())?;
+        Ok(Done {
+            traces,
+            spans,
+            out_bytes: 0,
+        })
+    }))
+}
+
+/// `Exporter::send`, input v0.4, output v0.4 (passthrough).
+pub fn send_v04_v04<'a>(input: &Input<'a>) -> Result<Iter<'a>, String> {
+    send_with(input, Format::V04)
+}
+
+/// `Exporter::send`, input v0.4, output v0.5 (conversion).
+pub fn send_v04_v05<'a>(input: &Input<'a>) -> Result<Iter<'a>, String> {
+    send_with(input, Format::V05)
 }
