@@ -135,6 +135,11 @@ enum dp_status
    * consumes is consumed, as on any error).
    */
   DP_STATUS_PANIC = 13,
+  /**
+   * The requested item does not exist (e.g. the agent sent no sampling rate for a service and no
+   * default rate).
+   */
+  DP_STATUS_NOT_FOUND = 14,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L

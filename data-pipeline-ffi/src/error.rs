@@ -47,6 +47,9 @@ pub enum dp_status {
     /// handles the call borrowed remain valid and must still be freed (a handle the function
     /// consumes is consumed, as on any error).
     DP_STATUS_PANIC = 13,
+    /// The requested item does not exist (e.g. the agent sent no sampling rate for a service and no
+    /// default rate).
+    DP_STATUS_NOT_FOUND = 14,
 }
 
 impl dp_status {
@@ -85,6 +88,7 @@ impl dp_status {
             dp_status::DP_STATUS_NULL_ARGUMENT => c"DP_STATUS_NULL_ARGUMENT",
             dp_status::DP_STATUS_INVALID_UTF8 => c"DP_STATUS_INVALID_UTF8",
             dp_status::DP_STATUS_PANIC => c"DP_STATUS_PANIC",
+            dp_status::DP_STATUS_NOT_FOUND => c"DP_STATUS_NOT_FOUND",
         }
     }
 
@@ -94,7 +98,7 @@ impl dp_status {
     }
 
     /// Every status, in numeric order (for tests and `dp_status_name`).
-    pub(crate) const ALL: [dp_status; 14] = [
+    pub(crate) const ALL: [dp_status; 15] = [
         dp_status::DP_STATUS_OK,
         dp_status::DP_STATUS_INVALID_ARGUMENT,
         dp_status::DP_STATUS_DECODE,
@@ -109,6 +113,7 @@ impl dp_status {
         dp_status::DP_STATUS_NULL_ARGUMENT,
         dp_status::DP_STATUS_INVALID_UTF8,
         dp_status::DP_STATUS_PANIC,
+        dp_status::DP_STATUS_NOT_FOUND,
     ];
 }
 
@@ -357,6 +362,7 @@ mod tests {
             ("DP_STATUS_NULL_ARGUMENT", 11),
             ("DP_STATUS_INVALID_UTF8", 12),
             ("DP_STATUS_PANIC", 13),
+            ("DP_STATUS_NOT_FOUND", 14),
         ];
         assert_eq!(dp_status::ALL.len(), expected.len());
         for (s, (name, n)) in dp_status::ALL.iter().zip(expected) {
@@ -364,7 +370,7 @@ mod tests {
             assert_eq!(s.name(), name);
             assert_eq!(text(dp_status_name(n)), name);
         }
-        assert_eq!(text(dp_status_name(14)), "DP_STATUS_UNKNOWN");
+        assert_eq!(text(dp_status_name(15)), "DP_STATUS_UNKNOWN");
         assert_eq!(text(dp_status_name(u32::MAX)), "DP_STATUS_UNKNOWN");
     }
 
