@@ -6,7 +6,7 @@
 # Default: target/release/libdata_pipeline.so (build it with cargo build --release -p data-pipeline-ffi).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-so=${1:-target/release/libdata_pipeline.so}
+so=${1:-${CARGO_TARGET_DIR:-target}/release/libdata_pipeline.so}
 header=include/data-pipeline.h
 [ -f "$so" ] || { echo "no shared library at $so" >&2; exit 2; }
 tmp=$(mktemp -d)
