@@ -159,6 +159,35 @@ typedef uint32_t dp_status;
 typedef struct dp_error dp_error;
 
 /**
+ * Sends trace payloads to one agent. Create with `dp_exporter_builder_build`, free with
+ * `dp_exporter_free`.
+ *
+ * Thread-safe (Send + Sync): several threads may send through the same exporter at once;
+ * connections are pooled. Sends are synchronous and bounded by the send timeout option. Free it only
+ * once no other thread uses it.
+ */
+typedef struct dp_exporter dp_exporter;
+
+/**
+ * Collects the options of an exporter. Create with `dp_exporter_builder_new`, set options, then
+ * `dp_exporter_builder_build` (which always consumes it) or `dp_exporter_builder_free`.
+ *
+ * Options are only validated by `dp_exporter_builder_build`. Every option has a default, so a
+ * builder with no setter called gives an exporter for `http://localhost:8126`.
+ *
+ * Movable between threads; not for concurrent use.
+ */
+typedef struct dp_exporter_builder dp_exporter_builder;
+
+/**
+ * The agent's answer to a delivered payload: HTTP status, raw body, and the sampling rates it sent
+ * (`rate_by_service`), already parsed. Free with `dp_response_free`.
+ *
+ * Immutable: thread-safe (Send + Sync).
+ */
+typedef struct dp_response dp_response;
+
+/**
  * A span under construction. Create with `dp_span_new`; give it to a trace with `dp_trace_push_span`
  * (which consumes it) or free it with `dp_span_free`.
  *
@@ -211,6 +240,28 @@ typedef struct dp_str {
 } dp_str;
 
 /**
+ * Borrowed binary data: `len` bytes at `ptr`.
+ *
+ * `ptr` may be NULL only when `len` is 0. When the library returns a `dp_bytes` (a response body), its
+ * lifetime is stated where it is returned.
+ */
+typedef struct dp_bytes {
+  /**
+   * The first byte (NULL allowed only when `len` is 0).
+   */
+  const uint8_t *ptr;
+  /**
+   * The number of bytes.
+   */
+  size_t len;
+} dp_bytes;
+
+/**
+ * A trace payload format: one of the `DP_FORMAT_*` values.
+ */
+typedef uint32_t dp_format;
+
+/**
  * A log level: one of the `DP_LOG_LEVEL_*` values. A larger value is more verbose.
  */
 typedef uint32_t dp_log_level;
@@ -237,21 +288,14 @@ typedef void (*dp_log_callback)(void *user_data,
 typedef void (*dp_user_data_free)(void *user_data);
 
 /**
- * Borrowed binary data: `len` bytes at `ptr`.
- *
- * `ptr` may be NULL only when `len` is 0. When the library returns a `dp_bytes` (a response body), its
- * lifetime is stated where it is returned.
+ * msgpack v0.4 (`/v0.4/traces`): an array of traces, each an array of span maps.
  */
-typedef struct dp_bytes {
-  /**
-   * The first byte (NULL allowed only when `len` is 0).
-   */
-  const uint8_t *ptr;
-  /**
-   * The number of bytes.
-   */
-  size_t len;
-} dp_bytes;
+#define DP_FORMAT_V04 4
+
+/**
+ * msgpack v0.5 (`/v0.5/traces`): a string table and traces of 12-element span arrays.
+ */
+#define DP_FORMAT_V05 5
 
 /**
  * No logging (what the library does until `dp_set_log_callback` is called).
@@ -346,6 +390,270 @@ void dp_error_free(struct dp_error *err);
 const char *dp_status_name(uint32_t status);
 
 /**
+ * Frees an exporter and closes its connections. Does not wait for I/O. NULL is a no-op.
+ *
+ * # Safety
+ * `exporter` is NULL or a live exporter that no other thread is using, not freed before.
+ */
+void dp_exporter_free(struct dp_exporter *exporter);
+
+/**
+ * Sends one payload (a msgpack array of traces in the exporter's input format, v0.4 by default) and
+ * waits for the agent's answer, bounded by the send timeout, with retries as configured.
+ *
+ * `payload` is borrowed for the call only. On success `*out` receives the response (free it with
+ * `dp_response_free`); on error `*out` is not written. Errors: `DP_STATUS_NETWORK`,
+ * `DP_STATUS_TIMEOUT`, `DP_STATUS_HTTP` (with `dp_error_http_status`), `DP_STATUS_DECODE` (a payload
+ * that is not a valid array of traces), `DP_STATUS_NULL_ARGUMENT`.
+ *
+ * Thread-safe.
+ *
+ * # Safety
+ * `exporter` is NULL or a live exporter; `payload` is a valid view; `out` is NULL or valid for a write.
+ */
+DP_MUST_USE
+struct dp_error *dp_exporter_send(const struct dp_exporter *exporter,
+                                  struct dp_bytes payload,
+                                  struct dp_response **out);
+
+/**
+ * Encodes the `n` trace chunks `traces[0..n]` in the exporter's output format and sends them as one
+ * payload; waits for the agent's answer like `dp_exporter_send`.
+ *
+ * The chunks are only borrowed (not copied, not consumed): free them afterwards with
+ * `dp_trace_free`, or keep them to send again. `traces` may be NULL when `n` is 0; a NULL element is
+ * `DP_STATUS_NULL_ARGUMENT`. On success `*out` receives the response; on error it is not written.
+ *
+ * Thread-safe, and the chunks may be sent by several threads at once.
+ *
+ * # Safety
+ * `exporter` is NULL or a live exporter; `traces` points to `n` pointers that are NULL or live
+ * traces not modified during the call; `out` is NULL or valid for a write.
+ */
+DP_MUST_USE
+struct dp_error *dp_exporter_send_traces(const struct dp_exporter *exporter,
+                                         const struct dp_trace *const *traces,
+                                         size_t n,
+                                         struct dp_response **out);
+
+/**
+ * A new builder with every option at its default. Never NULL unless the library panicked.
+ */
+struct dp_exporter_builder *dp_exporter_builder_new(void);
+
+/**
+ * Frees a builder that was never given to `dp_exporter_builder_build`. NULL is a no-op.
+ *
+ * # Safety
+ * `builder` is NULL or a live builder that was not consumed or freed.
+ */
+void dp_exporter_builder_free(struct dp_exporter_builder *builder);
+
+/**
+ * Validates the options and creates the exporter into `*out`.
+ *
+ * Always consumes `builder`, also on error: do not use or free it afterwards. On error `*out` is not
+ * written. Errors: `DP_STATUS_INVALID_ARGUMENT` (bad URL, zero timeout, a metadata value that cannot
+ * be an HTTP header), `DP_STATUS_UNSUPPORTED`, `DP_STATUS_NULL_ARGUMENT`.
+ *
+ * # Safety
+ * `builder` is NULL or a live builder the caller gives up; `out` is NULL or valid for a write.
+ */
+DP_MUST_USE
+struct dp_error *dp_exporter_builder_build(struct dp_exporter_builder *builder,
+                                           struct dp_exporter **out);
+
+/**
+ * The agent address: `http://host:port` or `unix:///path/to/apm.socket` (copied; parsed by
+ * `dp_exporter_builder_build`). Default `http://localhost:8126`. Replaces an earlier
+ * `dp_exporter_builder_set_url_from_env(b, true)`.
+ *
+ * # Safety
+ * `builder` is NULL or a live builder; `value` is a valid `dp_str`.
+ */
+DP_MUST_USE
+struct dp_error *dp_exporter_builder_set_url(struct dp_exporter_builder *builder,
+                                             struct dp_str value);
+
+/**
+ * When `enabled`, `dp_exporter_builder_build` takes the agent address from the environment
+ * (`DD_TRACE_AGENT_URL`, else `DD_AGENT_HOST` + `DD_TRACE_AGENT_PORT`), replacing an earlier URL.
+ * `false` undoes an earlier `true` (back to the default address); it does not undo an explicit URL.
+ *
+ * # Safety
+ * `builder` is NULL or a live builder.
+ */
+DP_MUST_USE
+struct dp_error *dp_exporter_builder_set_url_from_env(struct dp_exporter_builder *builder,
+                                                      bool enabled);
+
+/**
+ * The tracer's language, sent as `Datadog-Meta-Lang` (e.g. `cpp`). Copied.
+ *
+ * # Safety
+ * `builder` is NULL or a live builder; `value` is a valid `dp_str`.
+ */
+DP_MUST_USE
+struct dp_error *dp_exporter_builder_set_language(struct dp_exporter_builder *builder,
+                                                  struct dp_str value);
+
+/**
+ * The language version, sent as `Datadog-Meta-Lang-Version` (e.g. `17`). Copied.
+ *
+ * # Safety
+ * `builder` is NULL or a live builder; `value` is a valid `dp_str`.
+ */
+DP_MUST_USE
+struct dp_error *dp_exporter_builder_set_language_version(struct dp_exporter_builder *builder,
+                                                          struct dp_str value);
+
+/**
+ * The language interpreter, sent as `Datadog-Meta-Lang-Interpreter` (e.g. `gcc`). Copied.
+ *
+ * # Safety
+ * `builder` is NULL or a live builder; `value` is a valid `dp_str`.
+ */
+DP_MUST_USE
+struct dp_error *dp_exporter_builder_set_language_interpreter(struct dp_exporter_builder *builder,
+                                                              struct dp_str value);
+
+/**
+ * The tracer's version, sent as `Datadog-Meta-Tracer-Version`. Copied.
+ *
+ * # Safety
+ * `builder` is NULL or a live builder; `value` is a valid `dp_str`.
+ */
+DP_MUST_USE
+struct dp_error *dp_exporter_builder_set_tracer_version(struct dp_exporter_builder *builder,
+                                                        struct dp_str value);
+
+/**
+ * The application's default service. Copied.
+ *
+ * # Safety
+ * `builder` is NULL or a live builder; `value` is a valid `dp_str`.
+ */
+DP_MUST_USE
+struct dp_error *dp_exporter_builder_set_service(struct dp_exporter_builder *builder,
+                                                 struct dp_str value);
+
+/**
+ * The application's environment (`env`). Copied.
+ *
+ * # Safety
+ * `builder` is NULL or a live builder; `value` is a valid `dp_str`.
+ */
+DP_MUST_USE
+struct dp_error *dp_exporter_builder_set_env(struct dp_exporter_builder *builder,
+                                             struct dp_str value);
+
+/**
+ * The application's version. Copied.
+ *
+ * # Safety
+ * `builder` is NULL or a live builder; `value` is a valid `dp_str`.
+ */
+DP_MUST_USE
+struct dp_error *dp_exporter_builder_set_app_version(struct dp_exporter_builder *builder,
+                                                     struct dp_str value);
+
+/**
+ * The host name reported with client-side stats. Copied.
+ *
+ * # Safety
+ * `builder` is NULL or a live builder; `value` is a valid `dp_str`.
+ */
+DP_MUST_USE
+struct dp_error *dp_exporter_builder_set_hostname(struct dp_exporter_builder *builder,
+                                                  struct dp_str value);
+
+/**
+ * The container id, sent as `Datadog-Container-ID`; empty (the default) for none. Copied.
+ *
+ * # Safety
+ * `builder` is NULL or a live builder; `value` is a valid `dp_str`.
+ */
+DP_MUST_USE
+struct dp_error *dp_exporter_builder_set_container_id(struct dp_exporter_builder *builder,
+                                                      struct dp_str value);
+
+/**
+ * The format of the payloads given to `dp_exporter_send` (default `DP_FORMAT_V04`). Another value
+ * than a `DP_FORMAT_*` is `DP_STATUS_INVALID_ARGUMENT`.
+ *
+ * # Safety
+ * `builder` is NULL or a live builder.
+ */
+DP_MUST_USE
+struct dp_error *dp_exporter_builder_set_input_format(struct dp_exporter_builder *builder,
+                                                      dp_format format);
+
+/**
+ * The format sent to the agent (default `DP_FORMAT_V04`). v0.5 is used only while the agent
+ * supports it; otherwise the exporter falls back to v0.4 without losing the payload.
+ *
+ * # Safety
+ * `builder` is NULL or a live builder.
+ */
+DP_MUST_USE
+struct dp_error *dp_exporter_builder_set_output_format(struct dp_exporter_builder *builder,
+                                                       dp_format format);
+
+/**
+ * Timeout of one connection attempt, in milliseconds (default 1000; 0 is rejected by build).
+ *
+ * # Safety
+ * `builder` is NULL or a live builder.
+ */
+DP_MUST_USE
+struct dp_error *dp_exporter_builder_set_connect_timeout(struct dp_exporter_builder *builder,
+                                                         uint64_t timeout_ms);
+
+/**
+ * Timeout of one HTTP request including the response body, in milliseconds (default 3000; 0 is
+ * rejected by build).
+ *
+ * # Safety
+ * `builder` is NULL or a live builder.
+ */
+DP_MUST_USE
+struct dp_error *dp_exporter_builder_set_request_timeout(struct dp_exporter_builder *builder,
+                                                         uint64_t timeout_ms);
+
+/**
+ * Bound on the total time of one send, retries and waits included, in milliseconds (default 5000;
+ * 0 is rejected by build). No `dp_exporter_send` call takes longer.
+ *
+ * # Safety
+ * `builder` is NULL or a live builder.
+ */
+DP_MUST_USE
+struct dp_error *dp_exporter_builder_set_send_timeout(struct dp_exporter_builder *builder,
+                                                      uint64_t timeout_ms);
+
+/**
+ * Retries after the first attempt of a send (default 3; 0 = no retry). Only retryable failures are
+ * retried (network errors, timeouts, 408, 429, 5xx).
+ *
+ * # Safety
+ * `builder` is NULL or a live builder.
+ */
+DP_MUST_USE
+struct dp_error *dp_exporter_builder_set_max_retries(struct dp_exporter_builder *builder,
+                                                     uint32_t max_retries);
+
+/**
+ * The Datadog test agent's session token, sent as `X-Datadog-Test-Session-Token`; empty (the
+ * default) for none. For tests against the test agent. Copied.
+ *
+ * # Safety
+ * `builder` is NULL or a live builder; `value` is a valid `dp_str`.
+ */
+DP_MUST_USE
+struct dp_error *dp_exporter_builder_set_test_session_token(struct dp_exporter_builder *builder,
+                                                            struct dp_str value);
+
+/**
  * Sends the library's log records at `level` and more severe to `callback`; replaces any previous
  * callback. The library is silent until this is called, and never writes to stdout or stderr.
  *
@@ -370,6 +678,48 @@ struct dp_error *dp_set_log_callback(dp_log_callback callback,
                                      void *user_data,
                                      dp_user_data_free user_data_free,
                                      dp_log_level level);
+
+/**
+ * The HTTP status of the answer (2xx: errors are returned as `DP_STATUS_HTTP` instead); 0 when
+ * `response` is NULL.
+ *
+ * # Safety
+ * `response` is NULL or a live response.
+ */
+uint16_t dp_response_status(const struct dp_response *response);
+
+/**
+ * The raw body of the answer (JSON for trace endpoints). The view is valid until
+ * `dp_response_free(response)`; `{NULL, 0}` when `response` is NULL. Not NUL-terminated.
+ *
+ * # Safety
+ * `response` is NULL or a live response.
+ */
+struct dp_bytes dp_response_body(const struct dp_response *response);
+
+/**
+ * The sampling rate the agent asks the tracer to apply to traces of (`service`, `env`), in [0, 1]:
+ * the rate of the key `service:<service>,env:<env>`, else the agent's default rate
+ * (`service:,env:`). Writes `*out` and returns NULL when there is one; returns
+ * `DP_STATUS_NOT_FOUND` (and leaves `*out` alone) when the answer had neither.
+ *
+ * # Safety
+ * `response` is NULL or a live response; `service` and `env` are valid views; `out` is NULL or
+ * valid for a write.
+ */
+DP_MUST_USE
+struct dp_error *dp_response_sampling_rate(const struct dp_response *response,
+                                           struct dp_str service,
+                                           struct dp_str env,
+                                           double *out);
+
+/**
+ * Frees a response. NULL is a no-op.
+ *
+ * # Safety
+ * `response` is NULL or a live response, not freed before.
+ */
+void dp_response_free(struct dp_response *response);
 
 /**
  * A new empty span (all ids and times 0, strings empty). Never NULL unless the library panicked.

@@ -5,7 +5,7 @@
 
 use std::ffi::{c_char, CStr, CString};
 
-use data_pipeline::{Error, ErrorKind};
+use engine::{Error, ErrorKind};
 
 /// Stable status codes, carried by every `dp_error`.
 ///

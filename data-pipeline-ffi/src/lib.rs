@@ -9,7 +9,8 @@
 //! - Every `_free` accepts NULL. A function that consumes a handle says so, and consumes it also on error.
 //!
 //! One module per concern or handle: [`error`], [`boundary`], [`slice`], [`version`], [`log`],
-//! [`span`] (spans, links, events), [`trace`] (trace chunks), [`debug`].
+//! [`exporter_builder`], [`exporter`], [`response`], [`span`] (spans, links, events), [`trace`]
+//! (trace chunks), [`debug`].
 
 #![deny(missing_docs)]
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -20,7 +21,10 @@
 pub mod boundary;
 pub mod debug;
 pub mod error;
+pub mod exporter;
+pub mod exporter_builder;
 pub mod log;
+pub mod response;
 pub mod slice;
 pub mod span;
 pub mod trace;

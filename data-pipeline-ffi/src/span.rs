@@ -9,7 +9,7 @@
 
 use std::borrow::Cow;
 
-use data_pipeline::span::{AttributeScalar, AttributeValue, Span, SpanEvent, SpanLink};
+use engine::span::{AttributeScalar, AttributeValue, Span, SpanEvent, SpanLink};
 
 use crate::error::{arg_mut, arg_take, dp_error, free_box, FfiResult};
 use crate::slice::{dp_bytes, dp_str};

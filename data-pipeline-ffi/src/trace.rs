@@ -1,6 +1,6 @@
 //! `dp_trace`: a trace chunk (spans of one trace sent together), built from `dp_span`s.
 
-use data_pipeline::Trace;
+use engine::Trace;
 
 use crate::error::{arg_mut, arg_take, dp_error, free_box};
 use crate::span::dp_span;
@@ -79,7 +79,7 @@ mod tests {
     use crate::error::{dp_error_code, dp_error_free, dp_status};
     use crate::slice::{dp_bytes, dp_str};
     use crate::span::*;
-    use data_pipeline::span::{AttributeScalar, AttributeValue};
+    use engine::span::{AttributeScalar, AttributeValue};
 
     fn ok(err: *mut dp_error) {
         let code = unsafe { dp_error_code(err) };

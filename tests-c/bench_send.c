@@ -1,0 +1,212 @@
+/* Benchmark (not a test): dp_exporter_send from C to a loopback HTTP sink that answers 200 at once,
+ * on the same payload shape as data-pipeline-ffi/benches/send.rs (v0.4, T traces x S spans, 12 fields
+ * per span). Prints the mean time per send.
+ *
+ *   cmake --build build --target bench_send
+ *   build/tests-c/bench_send [TRACES SPANS ITERATIONS]      default: 1000 10 200
+ *
+ * The sink runs in this process (one thread, 127.0.0.1, a port picked by the kernel). */
+#define _POSIX_C_SOURCE 200809L
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "data-pipeline.h"
+
+static const char RESPONSE[] =
+    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 41\r\n\r\n"
+    "{\"rate_by_service\":{\"service:,env:\":1.0}}";
+
+/* Serves keep-alive connections one after the other: reads headers, skips Content-Length bytes,
+ * answers 200. */
+static void *sink(void *arg) {
+  int listener = *(int *)arg;
+  size_t cap = 1 << 16;
+  char *buf = malloc(cap);
+  buf[0] = '\0';
+  for (;;) {
+    int fd = accept(listener, NULL, NULL);
+    if (fd < 0) {
+      break;
+    }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    size_t have = 0;
+    for (;;) {
+      char *end = NULL;
+      while ((end = strstr(buf, "\r\n\r\n")) == NULL || have == 0) {
+        if (have + 4096 + 1 > cap) {
+          cap *= 2;
+          buf = realloc(buf, cap);
+        }
+        ssize_t n = read(fd, buf + have, cap - have - 1);
+        if (n <= 0) {
+          goto next;
+        }
+        have += (size_t)n;
+        buf[have] = '\0';
+      }
+      size_t header_len = (size_t)(end - buf) + 4;
+      size_t body_len = 0;
+      for (char *p = buf; p < end; p = strstr(p, "\r\n") + 2) {
+        if (strncasecmp(p, "content-length:", 15) == 0) {
+          body_len = strtoul(p + 15, NULL, 10);
+        }
+      }
+      size_t total = header_len + body_len;
+      while (have < total) {
+        if (total + 1 > cap) {
+          while (total + 1 > cap) cap *= 2;
+          buf = realloc(buf, cap);
+        }
+        ssize_t n = read(fd, buf + have, cap - have - 1);
+        if (n <= 0) {
+          goto next;
+        }
+        have += (size_t)n;
+      }
+      memmove(buf, buf + total, have - total);
+      have -= total;
+      buf[have] = '\0';
+      if (write(fd, RESPONSE, sizeof RESPONSE - 1) < 0) {
+        goto next;
+      }
+    }
+  next:
+    close(fd);
+    buf[0] = '\0';
+  }
+  free(buf);
+  return NULL;
+}
+
+/* --- a minimal msgpack writer ------------------------------------------------------------------ */
+struct out {
+  uint8_t *p;
+  size_t len, cap;
+};
+static void put(struct out *o, const void *d, size_t n) {
+  if (o->len + n > o->cap) {
+    while (o->len + n > o->cap) o->cap = o->cap ? o->cap * 2 : 4096;
+    o->p = realloc(o->p, o->cap);
+  }
+  memcpy(o->p + o->len, d, n);
+  o->len += n;
+}
+static void u8(struct out *o, uint8_t v) { put(o, &v, 1); }
+static void be(struct out *o, uint8_t tag, uint64_t v, int bytes) {
+  u8(o, tag);
+  for (int i = bytes - 1; i >= 0; i--) u8(o, (uint8_t)(v >> (8 * i)));
+}
+static void str(struct out *o, const char *s) {
+  size_t n = strlen(s);
+  if (n < 32) u8(o, (uint8_t)(0xa0 | n)); else be(o, 0xd9, n, 1);
+  put(o, s, n);
+}
+static void arr(struct out *o, uint32_t n) { if (n < 16) u8(o, (uint8_t)(0x90 | n)); else be(o, 0xdd, n, 4); }
+static void uint(struct out *o, uint64_t v) { if (v < 128) u8(o, (uint8_t)v); else be(o, 0xcf, v, 8); }
+static void sint(struct out *o, int64_t v) { if (v >= 0 && v < 128) u8(o, (uint8_t)v); else be(o, 0xd3, (uint64_t)v, 8); }
+
+static struct out payload(uint32_t traces, uint32_t spans) {
+  struct out o = {NULL, 0, 0};
+  arr(&o, traces);
+  for (uint32_t t = 0; t < traces; t++) {
+    arr(&o, spans);
+    for (uint32_t i = 0; i < spans; i++) {
+      u8(&o, 0x8c); /* 12 fields */
+      str(&o, "service"); str(&o, "bench-service");
+      str(&o, "name"); str(&o, "http.request");
+      str(&o, "resource"); str(&o, "GET /users/{id}");
+      str(&o, "type"); str(&o, "web");
+      str(&o, "trace_id"); uint(&o, t + 1);
+      str(&o, "span_id"); uint(&o, i + 1);
+      str(&o, "parent_id"); uint(&o, i);
+      str(&o, "start"); sint(&o, 1700000000000000000LL + i);
+      str(&o, "duration"); sint(&o, 12345);
+      str(&o, "error"); sint(&o, 0);
+      str(&o, "meta"); u8(&o, 0x82);
+      str(&o, "env"); str(&o, "prod");
+      str(&o, "http.method"); str(&o, "GET");
+      str(&o, "metrics"); u8(&o, 0x81);
+      str(&o, "_sampling_priority_v1");
+      {
+        double one = 1.0;
+        uint64_t bits;
+        memcpy(&bits, &one, 8);
+        be(&o, 0xcb, bits, 8);
+      }
+    }
+  }
+  return o;
+}
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static void must(dp_error *err) {
+  if (err != NULL) {
+    fprintf(stderr, "error: %s\n", dp_error_message(err));
+    exit(1);
+  }
+}
+
+int main(int argc, char **argv) {
+  uint32_t traces = argc > 1 ? (uint32_t)atoi(argv[1]) : 1000;
+  uint32_t spans = argc > 2 ? (uint32_t)atoi(argv[2]) : 10;
+  int iterations = argc > 3 ? atoi(argv[3]) : 200;
+
+  int listener = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in addr;
+  memset(&addr, 0, sizeof addr);
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  if (listener < 0 || bind(listener, (struct sockaddr *)&addr, sizeof addr) != 0 ||
+      listen(listener, 16) != 0 || getsockname(listener, (struct sockaddr *)&addr, &len) != 0) {
+    perror("sink");
+    return 1;
+  }
+  pthread_t thread;
+  pthread_create(&thread, NULL, sink, &listener);
+  pthread_detach(thread);
+
+  char url[64];
+  snprintf(url, sizeof url, "http://127.0.0.1:%u", (unsigned)ntohs(addr.sin_port));
+  dp_exporter_builder *b = dp_exporter_builder_new();
+  must(dp_exporter_builder_set_url(b, dp_str_from_cstr(url)));
+  dp_exporter *exporter = NULL;
+  must(dp_exporter_builder_build(b, &exporter));
+
+  struct out p = payload(traces, spans);
+  dp_bytes bytes = {p.p, p.len};
+  int warmup = iterations / 10 + 1;
+  double start = 0;
+  for (int i = -warmup; i < iterations; i++) {
+    if (i == 0) start = now_s();
+    dp_response *resp = NULL;
+    must(dp_exporter_send(exporter, bytes, &resp));
+    if (dp_response_status(resp) != 200) {
+      fprintf(stderr, "status %u\n", (unsigned)dp_response_status(resp));
+      return 1;
+    }
+    dp_response_free(resp);
+  }
+  double per = (now_s() - start) / iterations;
+  printf("bench_send: %ux%u spans, %zu bytes: %.1f us/send, %.2f Mspans/s (%d sends from C)\n",
+         traces, spans, p.len, per * 1e6, (double)traces * spans / per / 1e6, iterations);
+  dp_exporter_free(exporter);
+  free(p.p);
+  return 0;
+}
