@@ -24,6 +24,28 @@ static unsigned closed_port(void) {
   return ntohs(addr.sin_port);
 }
 
+/* GET `path` from the test agent at `url` (http://127.0.0.1:PORT); true on a 200 answer. */
+static bool agent_get(const char *url, const char *path) {
+  unsigned port = 0;
+  CHECK(sscanf(url, "http://127.0.0.1:%u", &port) == 1);
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  CHECK(fd >= 0);
+  struct sockaddr_in addr;
+  memset(&addr, 0, sizeof addr);
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons((uint16_t)port);
+  CHECK(connect(fd, (struct sockaddr *)&addr, sizeof addr) == 0);
+  char request[512];
+  int n = snprintf(request, sizeof request, "GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n", path);
+  CHECK(n > 0 && (size_t)n < sizeof request);
+  CHECK(write(fd, request, (size_t)n) == n);
+  char answer[64] = {0};
+  ssize_t got = read(fd, answer, sizeof answer - 1);
+  close(fd);
+  return got > 12 && strncmp(answer + 9, "200", 3) == 0;
+}
+
 static dp_exporter *build(const char *url, const char *token) {
   dp_exporter_builder *b = dp_exporter_builder_new();
   CHECK(b != NULL);
@@ -126,7 +148,16 @@ static dp_trace *make_trace(uint64_t trace_id, int spans) {
 }
 
 static void with_agent(const char *url) {
-  dp_exporter *exporter = build(url, "c-tests-exporter");
+  /* A session whose agent answers a rate of 0.5 for (c-tests, test) and no default rate. */
+  char token[64];
+  snprintf(token, sizeof token, "c-tests-exporter-%ld", (long)getpid());
+  char path[256];
+  snprintf(path, sizeof path,
+           "/test/session/start?test_session_token=%s&agent_sample_rate_by_service="
+           "%%7B%%22service:c-tests,env:test%%22:0.5%%7D",
+           token);
+  CHECK(agent_get(url, path));
+  dp_exporter *exporter = build(url, token);
 
   /* Spans built through the API. */
   const dp_trace *traces[2] = {make_trace(101, 3), make_trace(102, 1)};
@@ -136,9 +167,16 @@ static void with_agent(const char *url) {
   CHECK(dp_response_status(response) == 200);
   dp_bytes body = dp_response_body(response);
   CHECK(body.ptr != NULL && body.len > 0);
+  CHECK(memchr(body.ptr, '{', body.len) != NULL); /* JSON */
   double rate = -1.0;
   CHECK_OK(dp_response_sampling_rate(response, DP_STR("c-tests"), DP_STR("test"), &rate));
-  CHECK(rate >= 0.0 && rate <= 1.0);
+  CHECK(rate == 0.5);
+  /* No rate for another service and no default: NOT_FOUND, and `rate` is left alone. */
+  CHECK_STATUS(dp_response_sampling_rate(response, DP_STR("other"), DP_STR("test"), &rate), DP_STATUS_NOT_FOUND);
+  CHECK(rate == 0.5);
+  static const char bad[] = {(char)0xc0};
+  dp_str bad_str = {bad, 1};
+  CHECK_STATUS(dp_response_sampling_rate(response, bad_str, DP_STR("test"), &rate), DP_STATUS_INVALID_UTF8);
   dp_response_free(response);
   /* Borrowed, not consumed: the same chunks can be sent again. */
   response = NULL;
