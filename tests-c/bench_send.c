@@ -1,6 +1,6 @@
 /* Benchmark (not a test): dp_exporter_send from C to a loopback HTTP sink that answers 200 at once,
  * on the same payload shape as data-pipeline-ffi/benches/send.rs (v0.4, T traces x S spans, 12 fields
- * per span). Prints the mean time per send.
+ * per span). Prints the median (p10, p90) and mean time per send.
  *
  *   cmake --build build --target bench_send
  *   build/tests-c/bench_send [TRACES SPANS ITERATIONS]      default: 1000 10 200
@@ -155,6 +155,11 @@ static double now_s(void) {
   return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
 static void must(dp_error *err) {
   if (err != NULL) {
     fprintf(stderr, "error: %s\n", dp_error_message(err));
@@ -192,9 +197,10 @@ int main(int argc, char **argv) {
   struct out p = payload(traces, spans);
   dp_bytes bytes = {p.p, p.len};
   int warmup = iterations / 10 + 1;
-  double start = 0;
+  double *times = calloc((size_t)iterations, sizeof *times);
+  double start = 0, total = 0;
   for (int i = -warmup; i < iterations; i++) {
-    if (i == 0) start = now_s();
+    start = now_s();
     dp_response *resp = NULL;
     must(dp_exporter_send(exporter, bytes, &resp));
     if (dp_response_status(resp) != 200) {
@@ -202,10 +208,18 @@ int main(int argc, char **argv) {
       return 1;
     }
     dp_response_free(resp);
+    if (i >= 0) {
+      times[i] = now_s() - start;
+      total += times[i];
+    }
   }
-  double per = (now_s() - start) / iterations;
-  printf("bench_send: %ux%u spans, %zu bytes: %.1f us/send, %.2f Mspans/s (%d sends from C)\n",
-         traces, spans, p.len, per * 1e6, (double)traces * spans / per / 1e6, iterations);
+  qsort(times, (size_t)iterations, sizeof *times, cmp_double);
+  double median = times[iterations / 2];
+  printf("bench_send: %ux%u spans, %zu bytes, %d sends from C: median %.1f us (p10 %.1f, p90 %.1f), "
+         "mean %.1f us, %.2f Mspans/s at the median\n",
+         traces, spans, p.len, iterations, median * 1e6, times[iterations / 10] * 1e6,
+         times[iterations * 9 / 10] * 1e6, total / iterations * 1e6, (double)traces * spans / median / 1e6);
+  free(times);
   dp_exporter_free(exporter);
   free(p.p);
   return 0;

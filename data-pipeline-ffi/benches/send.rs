@@ -10,6 +10,7 @@
 use std::hint::black_box;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use data_pipeline::error::dp_error_free;
@@ -114,6 +115,49 @@ fn payload(traces: usize, spans: usize) -> Vec<u8> {
     out
 }
 
+/// Runs `a` then `b` `iters` times (alternating which goes first); returns the time spent in each.
+fn paired(iters: u64, a: &dyn Fn(), b: &dyn Fn()) -> (Duration, Duration) {
+    let (mut ta, mut tb) = (Duration::ZERO, Duration::ZERO);
+    for i in 0..iters {
+        let time = |f: &dyn Fn()| {
+            let t = Instant::now();
+            f();
+            t.elapsed()
+        };
+        if i % 2 == 0 {
+            ta += time(a);
+            tb += time(b);
+        } else {
+            tb += time(b);
+            ta += time(a);
+        }
+    }
+    (ta, tb)
+}
+
+/// Prints the median (and p10/p90) of 600 paired calls of each side. On this shared machine the
+/// means criterion reports are pulled by outliers; the medians are the figure to compare.
+fn paired_medians(label: &str, rust_api: &dyn Fn(), c_abi: &dyn Fn()) {
+    let (mut r, mut c) = (Vec::with_capacity(600), Vec::with_capacity(600));
+    for _ in 0..300 {
+        let (a, b) = paired(2, rust_api, c_abi);
+        r.push(a / 2);
+        c.push(b / 2);
+    }
+    r.sort();
+    c.sort();
+    let pct = |v: &[Duration], p: usize| v[v.len() * p / 100];
+    let (rm, cm) = (pct(&r, 50), pct(&c, 50));
+    eprintln!(
+        "send/{label} paired medians: rust_api {rm:?} (p10 {:?}, p90 {:?}), c_abi {cm:?} (p10 {:?}, p90 {:?}), c_abi/rust_api = {:.3}",
+        pct(&r, 10),
+        pct(&r, 90),
+        pct(&c, 10),
+        pct(&c, 90),
+        cm.as_secs_f64() / rm.as_secs_f64()
+    );
+}
+
 fn send(c: &mut Criterion) {
     let url = sink();
     let exporter = unsafe {
@@ -129,29 +173,34 @@ fn send(c: &mut Criterion) {
     for (traces, spans) in [(1000usize, 10usize), (1, 10)] {
         let payload = payload(traces, spans);
         g.throughput(Throughput::Elements((traces * spans) as u64));
+        let ex = unsafe { &*exporter }.as_exporter();
+        let rust_api = || {
+            let resp = ex.send(black_box(&payload)).expect("send");
+            assert_eq!(resp.status, 200);
+        };
+        let c_abi = || unsafe {
+            let mut resp = std::ptr::null_mut();
+            let err = dp_exporter_send(
+                exporter,
+                black_box(dp_bytes::from_slice(&payload)),
+                &mut resp,
+            );
+            if !err.is_null() {
+                dp_error_free(err);
+                panic!("send failed");
+            }
+            assert_eq!(dp_response_status(resp), 200);
+            dp_response_free(resp);
+        };
+        paired_medians(&format!("{traces}x{spans}"), &rust_api, &c_abi);
+        // Paired: every iteration runs both calls back to back and each benchmark keeps the time of
+        // its own call, so drift on this shared machine (other processes, the sink thread's
+        // scheduling) hits both sides alike.
         g.bench_function(format!("rust_api_{traces}x{spans}"), |b| {
-            // SAFETY: `exporter` is live for the whole benchmark.
-            let ex = unsafe { &*exporter }.as_exporter();
-            b.iter(|| {
-                let resp = ex.send(black_box(&payload)).expect("send");
-                assert_eq!(resp.status, 200);
-            })
+            b.iter_custom(|iters| paired(iters, &rust_api, &c_abi).0)
         });
         g.bench_function(format!("c_abi_{traces}x{spans}"), |b| {
-            b.iter(|| unsafe {
-                let mut resp = std::ptr::null_mut();
-                let err = dp_exporter_send(
-                    exporter,
-                    black_box(dp_bytes::from_slice(&payload)),
-                    &mut resp,
-                );
-                if !err.is_null() {
-                    dp_error_free(err);
-                    panic!("send failed");
-                }
-                assert_eq!(dp_response_status(resp), 200);
-                dp_response_free(resp);
-            })
+            b.iter_custom(|iters| paired(iters, &rust_api, &c_abi).1)
         });
     }
     g.finish();
