@@ -19,6 +19,38 @@
  *   accepts NULL. A function that consumes a handle says so and consumes it also when it fails.
  * - Threads. Each handle type states whether it may be moved between threads and shared between
  *   threads.
+ *
+ * Quick start. `failed` is a helper of your own that reports and frees an error:
+ *
+ *   static bool failed(dp_error *err) {
+ *     if (err == NULL) return false;
+ *     fputs(dp_error_message(err), stderr);
+ *     dp_error_free(err);
+ *     return true;
+ *   }
+ *
+ *   dp_exporter_builder *b = dp_exporter_builder_new();
+ *   if (failed(dp_exporter_builder_set_url(b, DP_STR("http://localhost:8126")))) { ... }
+ *   dp_exporter *exporter = NULL;
+ *   if (failed(dp_exporter_builder_build(b, &exporter))) { ... }  // consumes b, also on error
+ *
+ *   dp_span *span = dp_span_new();
+ *   if (failed(dp_span_set_service(span, DP_STR("web")))) { ... }  // ... name, ids, times, tags
+ *   dp_trace *trace = dp_trace_new();
+ *   if (failed(dp_trace_push_span(trace, span))) { ... }          // consumes span
+ *
+ *   const dp_trace *traces[] = {trace};
+ *   dp_response *response = NULL;
+ *   if (!failed(dp_exporter_send_traces(exporter, traces, 1, &response))) {
+ *     double rate = 1.0;
+ *     dp_error_free(dp_response_sampling_rate(response, DP_STR("web"), DP_STR("prod"), &rate));
+ *     dp_response_free(response);
+ *   }
+ *   dp_trace_free(trace);                                         // send_traces only borrowed it
+ *   dp_exporter_free(exporter);
+ *
+ * A tracer with its own msgpack encoder sends its payload with dp_exporter_send(exporter,
+ * DP_BYTES(buf, len), &response) instead. examples-c/send_traces.c is a complete program.
  */
 
 
