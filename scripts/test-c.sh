@@ -163,8 +163,11 @@ package() {
   run_example "$work/examples-pc/send_traces-pc" "c-example-pkgconfig-shared"
   run_example "$work/examples-pc/send_traces-pc-static" "c-example-pkgconfig-static"
   # The shared build really uses the installed library.
-  ldd "$work/examples/send_traces" | grep -q "$moved/lib/libdata_pipeline.so" ||
-    { echo "send_traces does not load the installed library" >&2; ldd "$work/examples/send_traces"; return 1; }
+  # (ldd's output is captured first: `ldd | grep -q` can fail under pipefail when grep exits early.)
+  local deps
+  deps=$(ldd "$work/examples/send_traces")
+  grep -q "$moved/lib/libdata_pipeline.so" <<< "$deps" ||
+    { echo "send_traces does not load the installed library: $deps" >&2; return 1; }
 }
 
 steps=(header plain symbols asan valgrind package)
