@@ -335,6 +335,16 @@ pub extern "C" fn dp_status_name(status: u32) -> *const c_char {
     }
 }
 
+/// Test helper: the status of `err` (`DP_STATUS_OK` for NULL), freeing it.
+#[cfg(test)]
+pub(crate) fn take_status(err: *mut dp_error) -> dp_status {
+    // SAFETY: `err` is NULL or an error just returned by this library.
+    let code = unsafe { dp_error_code(err) };
+    // SAFETY: as above; freed once.
+    unsafe { dp_error_free(err) };
+    code
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

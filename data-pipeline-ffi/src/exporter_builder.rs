@@ -385,14 +385,10 @@ pub unsafe extern "C" fn dp_exporter_builder_set_test_session_token(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::{dp_error_code, dp_error_free, dp_status};
+    use crate::error::dp_status;
     use crate::exporter::dp_exporter_free;
 
-    fn status(err: *mut dp_error) -> dp_status {
-        let code = unsafe { dp_error_code(err) };
-        unsafe { dp_error_free(err) };
-        code
-    }
+    use crate::error::take_status as status;
 
     /// The ABI has one setter per engine option: parse the committed header (what C users and every
     /// binding see) and compare with `ExporterBuilder::OPTIONS`. Fails when the engine gains an

@@ -104,13 +104,8 @@ pub unsafe extern "C" fn dp_response_free(response: *mut dp_response) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::{dp_error_code, dp_error_free};
 
-    fn status(err: *mut dp_error) -> dp_status {
-        let code = unsafe { dp_error_code(err) };
-        unsafe { dp_error_free(err) };
-        code
-    }
+    use crate::error::take_status as status;
 
     #[test]
     fn rates_status_and_body() {

@@ -76,22 +76,16 @@ pub unsafe extern "C" fn dp_trace_free(trace: *mut dp_trace) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::{dp_error_code, dp_error_free, dp_status};
+    use crate::error::dp_status;
     use crate::slice::{dp_bytes, dp_str};
     use crate::span::*;
     use engine::span::{AttributeScalar, AttributeValue};
 
     fn ok(err: *mut dp_error) {
-        let code = unsafe { dp_error_code(err) };
-        unsafe { dp_error_free(err) };
-        assert_eq!(code, dp_status::DP_STATUS_OK);
+        assert_eq!(status(err), dp_status::DP_STATUS_OK);
     }
 
-    fn status(err: *mut dp_error) -> dp_status {
-        let code = unsafe { dp_error_code(err) };
-        unsafe { dp_error_free(err) };
-        code
-    }
+    use crate::error::take_status as status;
 
     fn s(text: &str) -> dp_str {
         dp_str::of(text)
