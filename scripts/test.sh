@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of the project on this machine (what CI runs). Installs what it needs first.
 #   scripts/test.sh            everything
-#   scripts/test.sh rust       only the named steps (rust, lint, ...); see `steps` below
+#   scripts/test.sh rust       only the named steps (lint, rust, c_abi, ...); see `steps` below
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -21,7 +21,12 @@ rust() {
   cargo test --workspace --locked
 }
 
-steps=(lint rust)
+c_abi() {
+  step "C ABI: header fresh, CTest (plain, ASan+UBSan, valgrind), exported symbols, installed package"
+  scripts/test-c.sh
+}
+
+steps=(lint rust c_abi)
 [ $# -gt 0 ] && steps=("$@")
 
 scripts/setup-test-env.sh
