@@ -1,0 +1,335 @@
+"""Sending traces: :class:`ExporterBuilder`, :class:`Exporter`, :class:`Response`.
+
+>>> with Exporter.build(url="http://127.0.0.1:8126", service="web") as exporter:
+...     response = exporter.send(payload)          # msgpack v0.4 bytes
+...     rate = response.sampling_rate("web", "prod")
+"""
+
+from __future__ import annotations
+
+import ctypes
+import datetime
+import enum
+import json
+import math
+import platform
+from typing import Any, Callable, Dict, Iterable, Optional, Tuple, Union
+
+from . import _ffi
+from ._ffi import U32, U64, Handle, _check, check_range, lib, to_bytes, to_str
+from .span import Trace
+
+__all__ = ["Format", "ExporterBuilder", "Exporter", "Response", "OPTIONS"]
+
+
+class Format(enum.IntEnum):
+    """Trace payload formats (``DP_FORMAT_*``). Options also accept ``"v0.4"`` / ``"v0.5"``."""
+
+    V04 = _ffi.DP_FORMAT_V04
+    V05 = _ffi.DP_FORMAT_V05
+
+
+_FORMAT_NAMES = {"v0.4": Format.V04, "0.4": Format.V04, "v0.5": Format.V05, "0.5": Format.V05}
+
+
+def _format(value: Any, arg: str) -> int:
+    if isinstance(value, str):
+        try:
+            return int(_FORMAT_NAMES[value.lower()])
+        except KeyError:
+            raise ValueError(f"{arg}={value!r}: expected 'v0.4' or 'v0.5'") from None
+    # Any other number goes to the library, which rejects it with InvalidArgumentError.
+    return check_range(value, arg, U32)
+
+
+def _millis(value: Any, arg: str) -> int:
+    """Seconds (int, float or timedelta) to whole milliseconds, rounded up so 0.0001 s is not 0."""
+    if isinstance(value, datetime.timedelta):
+        value = value.total_seconds()
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{arg} must be a number of seconds, not {type(value).__name__}")
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"{arg}={value!r}: expected a finite number of seconds >= 0")
+    return check_range(math.ceil(value * 1000), arg, U64)
+
+
+def _text(value: Any, arg: str) -> _ffi.dp_str:
+    return to_str(value, arg)
+
+
+def _flag(value: Any, arg: str) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"{arg} must be a bool, not {type(value).__name__}")
+    return value
+
+
+def _count(value: Any, arg: str) -> int:
+    return check_range(value, arg, U32)
+
+
+#: Every exporter option: ``keyword -> (C setter, converter, doc)``; one per
+#: ``dp_exporter_builder_set_*`` of the header (a test checks it).
+OPTIONS: Dict[str, Tuple[Callable[..., Any], Callable[[Any, str], Any], str]] = {
+    "url": (
+        lib.dp_exporter_builder_set_url,
+        _text,
+        "Agent address, ``http://host:port`` or ``unix:///path/apm.socket`` (default localhost:8126).",
+    ),
+    "url_from_env": (
+        lib.dp_exporter_builder_set_url_from_env,
+        _flag,
+        "True: take the address from DD_TRACE_AGENT_URL / DD_AGENT_HOST + DD_TRACE_AGENT_PORT.",
+    ),
+    "language": (
+        lib.dp_exporter_builder_set_language,
+        _text,
+        "Datadog-Meta-Lang (the binding sets ``python``).",
+    ),
+    "language_version": (
+        lib.dp_exporter_builder_set_language_version,
+        _text,
+        "Datadog-Meta-Lang-Version (the binding sets the running Python's version).",
+    ),
+    "language_interpreter": (
+        lib.dp_exporter_builder_set_language_interpreter,
+        _text,
+        "Datadog-Meta-Lang-Interpreter (the binding sets e.g. ``CPython``).",
+    ),
+    "tracer_version": (
+        lib.dp_exporter_builder_set_tracer_version,
+        _text,
+        "Datadog-Meta-Tracer-Version.",
+    ),
+    "service": (lib.dp_exporter_builder_set_service, _text, "The application's default service."),
+    "env": (lib.dp_exporter_builder_set_env, _text, "The application's environment."),
+    "app_version": (lib.dp_exporter_builder_set_app_version, _text, "The application's version."),
+    "hostname": (
+        lib.dp_exporter_builder_set_hostname,
+        _text,
+        "Host name reported with client-side stats.",
+    ),
+    "container_id": (
+        lib.dp_exporter_builder_set_container_id,
+        _text,
+        "Datadog-Container-ID; empty for none.",
+    ),
+    "input_format": (
+        lib.dp_exporter_builder_set_input_format,
+        _format,
+        "Format of the payloads given to :meth:`Exporter.send` (``'v0.4'`` default, ``'v0.5'``).",
+    ),
+    "output_format": (
+        lib.dp_exporter_builder_set_output_format,
+        _format,
+        "Format sent to the agent (``'v0.4'`` default; ``'v0.5'`` falls back to v0.4 if unsupported).",
+    ),
+    "connect_timeout": (
+        lib.dp_exporter_builder_set_connect_timeout,
+        _millis,
+        "Timeout of one connection attempt, in seconds (default 1.0).",
+    ),
+    "request_timeout": (
+        lib.dp_exporter_builder_set_request_timeout,
+        _millis,
+        "Timeout of one HTTP request including the body, in seconds (default 3.0).",
+    ),
+    "send_timeout": (
+        lib.dp_exporter_builder_set_send_timeout,
+        _millis,
+        "Bound on one whole send, retries included, in seconds (default 5.0).",
+    ),
+    "max_retries": (
+        lib.dp_exporter_builder_set_max_retries,
+        _count,
+        "Retries after the first attempt (default 3; 0 = none).",
+    ),
+    "test_session_token": (
+        lib.dp_exporter_builder_set_test_session_token,
+        _text,
+        "X-Datadog-Test-Session-Token, for the Datadog test agent; empty for none.",
+    ),
+}
+
+_PYTHON_DEFAULTS = {
+    "language": "python",
+    "language_version": platform.python_version(),
+    "language_interpreter": platform.python_implementation(),
+}
+
+
+class ExporterBuilder(Handle):
+    """Collects exporter options; :meth:`build` turns it into an :class:`Exporter` (and consumes it).
+
+    Options are keyword arguments (see :data:`OPTIONS`), given to the constructor, to :meth:`set`, or
+    one at a time with ``set_<option>(value)``; every setter returns the builder. Timeouts are in
+    seconds. ``language``, ``language_version`` and ``language_interpreter`` default to the running
+    Python. Values are validated by :meth:`build`, except types and ranges, checked at once.
+    """
+
+    __slots__ = ()
+    _kind = "exporter builder"
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(lib.dp_exporter_builder_new())
+        self.set(**{**_PYTHON_DEFAULTS, **options})
+
+    @classmethod
+    def _free(cls, ptr: Any) -> None:
+        lib.dp_exporter_builder_free(ptr)
+
+    def set(self, **options: Any) -> "ExporterBuilder":
+        """Sets several options at once; an unknown keyword is a TypeError."""
+        unknown = sorted(set(options) - set(OPTIONS))
+        if unknown:
+            raise TypeError(
+                f"unknown exporter option(s) {', '.join(unknown)}; known: {', '.join(OPTIONS)}"
+            )
+        for name, value in options.items():
+            if value is None:
+                continue
+            setter, convert, _doc = OPTIONS[name]
+            arg = convert(value, name)
+            with self._lock:
+                _check(setter(self._live(), arg))
+        return self
+
+    def build(self) -> "Exporter":
+        """Validates the options and creates the exporter. Consumes the builder, also on error."""
+        ptr = self._take("consumed by build()")
+        out = _ffi.out_ptr(_ffi.dp_exporter)
+        _check(lib.dp_exporter_builder_build(ptr, ctypes.byref(out)))
+        return Exporter(out)
+
+
+def _make_setter(name: str, doc: str) -> Callable[[ExporterBuilder, Any], ExporterBuilder]:
+    def setter(self: ExporterBuilder, value: Any) -> ExporterBuilder:
+        return self.set(**{name: value})
+
+    setter.__name__ = setter.__qualname__ = f"set_{name}"
+    setter.__doc__ = f"{doc} Returns the builder."
+    return setter
+
+
+for _name, (_fn, _conv, _doc) in OPTIONS.items():
+    setattr(ExporterBuilder, f"set_{_name}", _make_setter(_name, _doc))
+del _name, _fn, _conv, _doc
+
+
+class Response(Handle):
+    """The agent's answer to a send: :attr:`status`, :attr:`body`, :meth:`sampling_rate`.
+
+    Holds the library's response until :meth:`close` (or garbage collection).
+    """
+
+    __slots__ = ("_body",)
+    _kind = "response"
+
+    def __init__(self, ptr: Any) -> None:
+        super().__init__(ptr)
+        self._body: Optional[bytes] = None
+
+    @classmethod
+    def _free(cls, ptr: Any) -> None:
+        lib.dp_response_free(ptr)
+
+    @property
+    def status(self) -> int:
+        """The HTTP status (2xx: error statuses raise :class:`~data_pipeline.errors.HttpError`)."""
+        ptr = self._borrow()
+        try:
+            return lib.dp_response_status(ptr)
+        finally:
+            self._unborrow()
+
+    @property
+    def body(self) -> bytes:
+        """The raw body (JSON for trace endpoints), copied out of the library once."""
+        if self._body is None:
+            ptr = self._borrow()
+            try:
+                view = lib.dp_response_body(ptr)
+                self._body = ctypes.string_at(view.ptr, view.len) if view.len else b""
+            finally:
+                self._unborrow()
+        return self._body
+
+    def json(self) -> Any:
+        """The body parsed as JSON."""
+        return json.loads(self.body)
+
+    def sampling_rate(self, service: str, env: str = "") -> float:
+        """The rate the agent asks for traces of (``service``, ``env``), else its default rate.
+
+        Raises :class:`~data_pipeline.errors.NotFoundError` when the answer had neither.
+        """
+        s, e = to_str(service, "service"), to_str(env, "env")
+        out = ctypes.c_double()
+        ptr = self._borrow()
+        try:
+            _check(lib.dp_response_sampling_rate(ptr, s, e, ctypes.byref(out)))
+        finally:
+            self._unborrow()
+        return out.value
+
+    def __repr__(self) -> str:
+        if self.closed:
+            return "<Response closed>"
+        return f"<Response status={self.status} body={self.body[:60]!r}>"
+
+
+class Exporter(Handle):
+    """Sends trace payloads to one agent. Thread-safe: threads may send through it at once.
+
+    Sends block (with the GIL released) until the agent answered, bounded by ``send_timeout``.
+    ``close()`` while other threads are sending takes effect when the last of them returns.
+    """
+
+    __slots__ = ()
+    _kind = "exporter"
+
+    @classmethod
+    def _free(cls, ptr: Any) -> None:
+        lib.dp_exporter_free(ptr)
+
+    @classmethod
+    def build(cls, **options: Any) -> "Exporter":
+        """``ExporterBuilder(**options).build()``: one keyword per option, see :data:`OPTIONS`."""
+        return ExporterBuilder(**options).build()
+
+    def send(self, payload: Union[bytes, bytearray, memoryview]) -> Response:
+        """Sends one payload (a msgpack array of traces in the input format); returns the answer.
+
+        ``bytes`` and writable buffers are passed without copying.
+        """
+        view, keep = to_bytes(payload, "payload")
+        out = _ffi.out_ptr(_ffi.dp_response)
+        ptr = self._borrow()
+        try:
+            _check(lib.dp_exporter_send(ptr, view, ctypes.byref(out)))
+        finally:
+            self._unborrow()
+        del keep
+        return Response(out)
+
+    def send_traces(self, traces: Union[Trace, Iterable[Trace]]) -> Response:
+        """Encodes trace chunks built with the span API in the output format and sends them as one
+        payload. The chunks are only read: they stay usable (and are not freed)."""
+        chunks = [traces] if isinstance(traces, Trace) else list(traces)
+        for t in chunks:
+            if not isinstance(t, Trace):
+                raise TypeError(f"send_traces expects Trace objects, got {type(t).__name__}")
+        borrowed = []
+        try:
+            for t in chunks:
+                borrowed.append((t, t._borrow()))
+            array = (ctypes.POINTER(_ffi.dp_trace) * len(borrowed))(*(p for _, p in borrowed))
+            out = _ffi.out_ptr(_ffi.dp_response)
+            ptr = self._borrow()
+            try:
+                _check(lib.dp_exporter_send_traces(ptr, array, len(borrowed), ctypes.byref(out)))
+            finally:
+                self._unborrow()
+        finally:
+            for t, _ in borrowed:
+                t._unborrow()
+        return Response(out)
