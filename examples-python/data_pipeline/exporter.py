@@ -16,7 +16,7 @@ import platform
 from typing import Any, Callable, Dict, Iterable, Optional, Tuple, Union
 
 from . import _ffi
-from ._ffi import U32, U64, Handle, _check, check_range, lib, to_bytes, to_str
+from ._ffi import U32, U64, Handle, _check, check_range, lib, to_bytes, to_name, to_str
 from .span import Trace
 
 __all__ = ["Format", "ExporterBuilder", "Exporter", "Response", "OPTIONS"]
@@ -262,7 +262,7 @@ class Response(Handle):
 
         Raises :class:`~data_pipeline.errors.NotFoundError` when the answer had neither.
         """
-        s, e = to_str(service, "service"), to_str(env, "env")
+        s, e = to_name(service, "service"), to_name(env, "env")
         out = ctypes.c_double()
         ptr = self._borrow()
         try:

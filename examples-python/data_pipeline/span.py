@@ -17,7 +17,7 @@ import ctypes
 from typing import Any, Iterable, Mapping, Optional, Sequence
 
 from . import _ffi
-from ._ffi import I32, I64, U8, U64, U128, Handle, _check, check_range, lib, to_bytes, to_str
+from ._ffi import I32, I64, U8, U64, U128, Handle, _check, check_range, lib, to_bytes, to_name, to_str
 from .errors import ShutdownError
 
 __all__ = ["Span", "SpanLink", "SpanEvent", "Trace"]
@@ -88,7 +88,7 @@ class SpanLink(Handle):
 
     def set_attribute(self, key: str, value: str) -> "SpanLink":
         """A string attribute of the link."""
-        k, v = to_str(key, "key"), to_str(value, "value")
+        k, v = to_name(key, "key"), to_str(value, "value")
         with self._lock:
             _check(lib.dp_span_link_set_attribute(self._live(), k, v))
         return self
@@ -128,7 +128,7 @@ class SpanEvent(Handle):
         """An attribute, typed from the Python value: ``str``, ``bool``, ``int`` (64-bit),
         ``float``, or a list/tuple of one of those (an empty list is an empty string array; ints
         mixed with floats make a float array)."""
-        k = to_str(key, "key")
+        k = to_name(key, "key")
         with self._lock:
             ptr = self._live()
             if isinstance(value, str):
@@ -223,25 +223,29 @@ class Span(Handle):
     def _free(cls, ptr: Any) -> None:
         lib.dp_span_free(ptr)
 
-    def _set_text(self, fn: Any, value: Any, arg: str) -> "Span":
-        s = to_str(value, arg)
+    def _set_text(self, fn: Any, value: Any, arg: str, view: Any = to_str) -> "Span":
+        s = view(value, arg)
         with self._lock:
-            _check(fn(self._live(), s))
+            err = fn(self._live(), s)
+        if err:
+            _check(err)
         return self
 
     def _set_int(self, fn: Any, value: Any, arg: str, bounds: tuple) -> "Span":
         n = check_range(value, arg, bounds)
         with self._lock:
-            _check(fn(self._live(), n))
+            err = fn(self._live(), n)
+        if err:
+            _check(err)
         return self
 
     def set_service(self, service: str) -> "Span":
         """The service name."""
-        return self._set_text(lib.dp_span_set_service, service, "service")
+        return self._set_text(lib.dp_span_set_service, service, "service", to_name)
 
     def set_name(self, name: str) -> "Span":
         """The operation name."""
-        return self._set_text(lib.dp_span_set_name, name, "name")
+        return self._set_text(lib.dp_span_set_name, name, "name", to_name)
 
     def set_resource(self, resource: str) -> "Span":
         """The resource (SQL query, HTTP route, ...)."""
@@ -249,7 +253,7 @@ class Span(Handle):
 
     def set_type(self, type_: str) -> "Span":
         """The span type (``web``, ``sql``, ...); empty for none."""
-        return self._set_text(lib.dp_span_set_type, type_, "type")
+        return self._set_text(lib.dp_span_set_type, type_, "type", to_name)
 
     def set_trace_id(self, trace_id: int) -> "Span":
         """The trace id, up to 128 bits."""
@@ -280,25 +284,29 @@ class Span(Handle):
 
     def set_meta(self, key: str, value: str) -> "Span":
         """A string tag (replaces an existing value)."""
-        k, v = to_str(key, "key"), to_str(value, "value")
+        k, v = to_name(key, "key"), to_str(value, "value")
         with self._lock:
-            _check(lib.dp_span_set_meta(self._live(), k, v))
+            err = lib.dp_span_set_meta(self._live(), k, v)
+        if err:
+            _check(err)
         return self
 
     def set_metric(self, key: str, value: float) -> "Span":
         """A numeric tag (replaces an existing value)."""
-        k = to_str(key, "key")
+        k = to_name(key, "key")
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise TypeError(f"metric {key!r} must be a number, not {type(value).__name__}")
         v = float(value)
         with self._lock:
-            _check(lib.dp_span_set_metric(self._live(), k, v))
+            err = lib.dp_span_set_metric(self._live(), k, v)
+        if err:
+            _check(err)
         return self
 
     def set_meta_struct(self, key: str, value: Any) -> "Span":
         """A structured tag: msgpack bytes, or any object when ``msgpack`` is installed. The agent
         expects a map. Travels in v0.4 payloads only."""
-        k = to_str(key, "key")
+        k = to_name(key, "key")
         view, keep = to_bytes(_msgpack_doc(value, key), "value")
         with self._lock:
             _check(lib.dp_span_set_meta_struct(self._live(), k, view))

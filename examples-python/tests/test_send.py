@@ -4,6 +4,7 @@ through the API (128-bit ids, links, events, meta_struct), the response and its 
 from __future__ import annotations
 
 import base64
+import gc
 
 import msgpack
 import pytest
@@ -112,6 +113,15 @@ def test_send_accepts_bytes_like(test_agent, session_token, exporter):
     ):
         assert exporter.send(view).status == 200, i
     assert len(test_agent.requests(session_token)) == 4
+    # A bytearray is viewed in place during the send only: right after, it can be resized again
+    # (no garbage collection needed).
+    gc.disable()
+    try:
+        data = bytearray(payload)
+        assert exporter.send(data).status == 200
+        data.extend(b"more")
+    finally:
+        gc.enable()
     with pytest.raises(TypeError):
         exporter.send("not bytes")
 
