@@ -163,7 +163,8 @@ class ExporterBuilder(Handle):
     Options are keyword arguments (see :data:`OPTIONS`), given to the constructor, to :meth:`set`, or
     one at a time with ``set_<option>(value)``; every setter returns the builder. Timeouts are in
     seconds. ``language``, ``language_version`` and ``language_interpreter`` default to the running
-    Python. Values are validated by :meth:`build`, except types and ranges, checked at once.
+    Python; an option given as ``None`` keeps the library's default. Values are validated by
+    :meth:`build`, except types and ranges, checked at once.
     """
 
     __slots__ = ()

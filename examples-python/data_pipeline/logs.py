@@ -111,7 +111,7 @@ def _text(view: _ffi.dp_str) -> str:
 # Installed callbacks by user_data token; an entry lives until the library calls _free_user_data.
 _alive: Dict[int, Any] = {}
 _tokens = itertools.count(1)
-_install_lock = threading.Lock()
+_install_lock = threading.RLock()  # a callback may itself (re)install one
 
 
 @_ffi.dp_user_data_free

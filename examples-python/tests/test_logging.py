@@ -117,3 +117,15 @@ def test_level_names():
         logs._library_level("loud")
     with pytest.raises(TypeError):
         dp.set_log_callback("not callable")
+
+
+def test_a_callback_may_uninstall_itself():
+    seen = []
+
+    def once(level, target, message):
+        seen.append(message)
+        dp.set_log_callback(None)  # re-entrant: from inside dp_set_log_callback's own record
+
+    dp.set_log_callback(once, "info")
+    assert seen and seen[0].startswith("log callback installed")
+    assert logs._alive == {}  # released by the library once the call returned
