@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of the project on this machine (what CI runs). Installs what it needs first.
 #   scripts/test.sh            everything
-#   scripts/test.sh rust       only the named steps (lint, rust, c_abi, python, ...); see `steps` below
+#   scripts/test.sh rust       only the named steps (lint, rust, c_abi, python_binding, ...); see `steps` below
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -26,12 +26,12 @@ c_abi() {
   scripts/test-c.sh
 }
 
-python() {
+python_binding() {
   step "Python binding: pytest against the built, the installed and the wheel-style library"
   scripts/test-python.sh
 }
 
-steps=(lint rust c_abi python)
+steps=(lint rust c_abi python_binding)
 [ $# -gt 0 ] && steps=("$@")
 
 scripts/setup-test-env.sh
