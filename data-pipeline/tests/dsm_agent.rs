@@ -1,14 +1,16 @@
 //! Data Streams Monitoring against the real Datadog test agent: checkpoints with known times go
 //! out through the real HTTP transport (TCP and unix socket), and what the agent received is
 //! read back from `/test/session/requests` and decoded independently (rmpv, flate2, prost
-//! through the sketch decoder).
+//! through the sketch decoder). The agent is started by the shared launcher of `tests/support/`.
 
 use data_pipeline::datastreams::{Config, KafkaOffset, OffsetKind, Processor};
 use data_pipeline::sketch::DDSketch;
 use data_pipeline::ErrorKind;
 use rmpv::Value;
 use std::io::Read;
-use support::{NotFoundServer, Request, TestAgent};
+use support::{Fault, FaultServer, Request, TestAgent};
+
+mod support;
 
 const S: i64 = 1_000_000_000;
 const MS: i64 = 1_000_000;
@@ -364,8 +366,8 @@ fn pipeline_stats_over_a_unix_socket_and_background_flush() {
 #[test]
 fn agent_404_backs_off_logs_once_and_counts() {
     // The test agent serves the endpoint: an agent older than 7.34 is played by a loopback
-    // server answering 404.
-    let server = NotFoundServer::start();
+    // server answering 404 (and 404 on /info).
+    let server = FaultServer::start_with(vec![], Fault::status(404), "");
     let dsm = Processor::new(config("svc-old-agent", server.url(), "t")).unwrap();
     let t0 = past_bucket();
     dsm.set_checkpoint_at(None, &["type:x"], 0, t0);
@@ -377,328 +379,52 @@ fn agent_404_backs_off_logs_once_and_counts() {
     assert_eq!(s.agent_too_old, 1);
     assert_eq!(s.payloads_dropped, 1);
     assert_eq!(s.payloads_sent, 0);
-    let reqs = server.requests();
+    let reqs = server.all_requests();
     assert_eq!(
         reqs.len(),
         1,
         "backing off: the second payload was not sent"
     );
-    assert!(
-        reqs[0].starts_with("POST /v0.1/pipeline_stats "),
-        "{}",
-        reqs[0]
-    );
-    assert!(
-        reqs[0]
-            .to_ascii_lowercase()
-            .contains("\r\ncontent-encoding: gzip\r\n"),
-        "{}",
-        reqs[0]
-    );
+    assert_eq!(reqs[0].method, "POST");
+    assert_eq!(reqs[0].path, "/v0.1/pipeline_stats");
+    assert_eq!(reqs[0].header("content-encoding"), Some("gzip"));
+    assert_eq!(reqs[0].header("x-datadog-test-session-token"), Some("t"));
 }
 
-/// A self-contained launcher for the real test agent and a loopback 404 server. (When the
-/// shared launcher of `tests/support/` is on main, this module gives way to it.)
-mod support {
-    use base64::Engine as _;
-    use std::io::{Read, Write};
-    use std::net::{SocketAddr, TcpListener, TcpStream};
-    use std::path::PathBuf;
-    use std::process::{Child, Command, Stdio};
-    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-    use std::sync::{Arc, Mutex};
-    use std::time::{Duration, Instant};
-
-    fn free_port() -> u16 {
-        TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .expect("bind 127.0.0.1:0")
-    }
-
-    /// A unique temp path, short enough for a unix socket.
-    pub fn temp_path(stem: &str, ext: &str) -> PathBuf {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let n = N.fetch_add(1, Ordering::Relaxed);
-        std::env::temp_dir().join(format!("dp-{stem}-{}-{n}.{ext}", std::process::id()))
-    }
-
-    fn binary() -> PathBuf {
-        if let Some(p) = std::env::var_os("DP_TEST_AGENT").filter(|p| !p.is_empty()) {
-            let p = PathBuf::from(p);
-            assert!(p.exists(), "DP_TEST_AGENT={} does not exist", p.display());
-            return p;
-        }
-        let p = PathBuf::from(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../.cache/venv/bin/ddapm-test-agent"
-        ));
-        assert!(
-            p.exists(),
-            "the Datadog test agent is missing: run scripts/setup-test-env.sh or set DP_TEST_AGENT"
-        );
-        p
-    }
-
-    /// One request as the agent recorded it.
-    #[derive(Debug, Clone)]
-    pub struct Request {
-        pub method: String,
-        pub url: String,
-        pub headers: Vec<(String, String)>,
-        pub body: Vec<u8>,
-    }
-
-    impl Request {
-        pub fn header(&self, name: &str) -> Option<&str> {
-            self.headers
-                .iter()
-                .find(|(k, _)| k.eq_ignore_ascii_case(name))
-                .map(|(_, v)| v.as_str())
-        }
-
-        pub fn path(&self) -> &str {
-            let rest = self
-                .url
-                .split_once("://")
-                .map_or(self.url.as_str(), |(_, r)| r);
-            rest.find('/').map_or("/", |i| &rest[i..])
-        }
-    }
-
-    /// A running `ddapm-test-agent` on free ports (trace and both OTLP), killed on drop.
-    pub struct TestAgent {
-        child: Child,
-        port: u16,
-        uds: Option<PathBuf>,
-        log: PathBuf,
-    }
-
-    impl TestAgent {
-        pub fn start_with(env: &[(&str, &str)], args: &[&str]) -> TestAgent {
-            let uds = args
-                .iter()
-                .position(|a| *a == "--trace-uds-socket")
-                .and_then(|i| args.get(i + 1))
-                .map(PathBuf::from);
-            let mut last_log = String::new();
-            for _ in 0..3 {
-                let (port, http, grpc) = (free_port(), free_port(), free_port());
-                if port == http || port == grpc || http == grpc {
-                    continue;
-                }
-                let log = temp_path("dsm-agent", "log");
-                let f = std::fs::File::create(&log).expect("agent log");
-                let mut cmd = Command::new(binary());
-                cmd.args(["--host", "127.0.0.1", "--log-level", "WARNING"])
-                    .args(["--port", &port.to_string()])
-                    .args(["--otlp-http-port", &http.to_string()])
-                    .args(["--otlp-grpc-port", &grpc.to_string()])
-                    .args(args)
-                    .stdin(Stdio::null())
-                    .stdout(Stdio::from(f.try_clone().expect("log handle")))
-                    .stderr(Stdio::from(f));
-                for (k, v) in env {
-                    cmd.env(k, v);
-                }
-                let mut agent = TestAgent {
-                    child: cmd.spawn().expect("start the test agent"),
-                    port,
-                    uds: uds.clone(),
-                    log,
-                };
-                if agent.wait_ready() {
-                    return agent;
-                }
-                last_log = std::fs::read_to_string(&agent.log).unwrap_or_default();
-            }
-            panic!("the test agent did not become ready:\n{last_log}");
-        }
-
-        fn wait_ready(&mut self) -> bool {
-            let end = Instant::now() + Duration::from_secs(30);
-            while Instant::now() < end {
-                if let Ok(Some(_)) = self.child.try_wait() {
-                    return false;
-                }
-                if self.uds.as_ref().is_none_or(|p| p.exists())
-                    && matches!(get(self.addr(), "/info"), Ok((200, _)))
-                {
-                    return true;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            false
-        }
-
-        fn addr(&self) -> SocketAddr {
-            SocketAddr::from(([127, 0, 0, 1], self.port))
-        }
-
-        pub fn url(&self) -> String {
-            format!("http://127.0.0.1:{}", self.port)
-        }
-
-        pub fn uds_url(&self) -> Option<String> {
-            self.uds.as_ref().map(|p| format!("unix://{}", p.display()))
-        }
-
-        pub fn get(&self, path: &str) -> (u16, Vec<u8>) {
-            get(self.addr(), path).unwrap_or_else(|e| panic!("GET {path}: {e}"))
-        }
-
-        pub fn start_session(&self, token: &str, _rates: Option<&str>) {
-            let (status, body) =
-                self.get(&format!("/test/session/start?test_session_token={token}"));
-            assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
-        }
-
-        pub fn requests(&self, token: &str) -> Vec<Request> {
-            let (status, body) = self.get(&format!(
-                "/test/session/requests?test_session_token={token}"
-            ));
-            assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
-            let v: serde_json::Value = serde_json::from_slice(&body).expect("requests JSON");
-            v.as_array()
-                .expect("requests: an array")
-                .iter()
-                .map(|r| Request {
-                    method: r["method"].as_str().unwrap_or_default().into(),
-                    url: r["url"].as_str().unwrap_or_default().into(),
-                    headers: r["headers"]
-                        .as_object()
-                        .map(|h| {
-                            h.iter()
-                                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().into()))
-                                .collect()
-                        })
-                        .unwrap_or_default(),
-                    body: base64::engine::general_purpose::STANDARD
-                        .decode(r["body"].as_str().unwrap_or_default())
-                        .expect("body is base64"),
-                })
-                .collect()
-        }
-    }
-
-    impl Drop for TestAgent {
-        fn drop(&mut self) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-            let _ = std::fs::remove_file(&self.log);
-            if let Some(p) = &self.uds {
-                let _ = std::fs::remove_file(p);
-            }
-        }
-    }
-
-    /// HTTP/1.0 GET, answer read to EOF.
-    fn get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, Vec<u8>)> {
-        let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
-        s.set_read_timeout(Some(Duration::from_secs(30)))?;
-        write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n")?;
-        let mut resp = Vec::new();
-        s.read_to_end(&mut resp)?;
-        let bad = || std::io::Error::new(std::io::ErrorKind::InvalidData, "bad answer");
-        let split = resp
-            .windows(4)
-            .position(|w| w == b"\r\n\r\n")
-            .ok_or_else(bad)?;
-        let head = String::from_utf8_lossy(&resp[..split]);
-        let status = head
-            .split_whitespace()
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .ok_or_else(bad)?;
-        Ok((status, resp[split + 4..].to_vec()))
-    }
-
-    /// An HTTP server on 127.0.0.1 answering 404 to everything (an agent older than 7.34),
-    /// recording each request's head. Stops on drop.
-    pub struct NotFoundServer {
-        addr: SocketAddr,
-        heads: Arc<Mutex<Vec<String>>>,
-        stop: Arc<AtomicBool>,
-        thread: Option<std::thread::JoinHandle<()>>,
-    }
-
-    impl NotFoundServer {
-        pub fn start() -> NotFoundServer {
-            let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-            listener.set_nonblocking(true).expect("nonblocking");
-            let addr = listener.local_addr().expect("addr");
-            let heads = Arc::new(Mutex::new(Vec::new()));
-            let stop = Arc::new(AtomicBool::new(false));
-            let (h, st) = (heads.clone(), stop.clone());
-            let thread = std::thread::spawn(move || {
-                while !st.load(Ordering::Relaxed) {
-                    match listener.accept() {
-                        Ok((conn, _)) => serve(conn, &h),
-                        Err(_) => std::thread::sleep(Duration::from_millis(5)),
-                    }
-                }
-            });
-            NotFoundServer {
-                addr,
-                heads,
-                stop,
-                thread: Some(thread),
-            }
-        }
-
-        pub fn url(&self) -> String {
-            format!("http://{}", self.addr)
-        }
-
-        pub fn requests(&self) -> Vec<String> {
-            self.heads.lock().unwrap().clone()
-        }
-    }
-
-    /// Serves one keep-alive connection: every request (Content-Length bodies) gets a 404.
-    fn serve(mut conn: TcpStream, heads: &Mutex<Vec<String>>) {
-        let _ = conn.set_nonblocking(false);
-        let _ = conn.set_read_timeout(Some(Duration::from_secs(5)));
-        let mut buf = Vec::new();
-        let mut chunk = [0u8; 16 * 1024];
-        loop {
-            let end = loop {
-                if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                    break i;
-                }
-                match conn.read(&mut chunk) {
-                    Ok(0) | Err(_) => return,
-                    Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                }
-            };
-            let head = String::from_utf8_lossy(&buf[..end + 4]).into_owned();
-            let len: usize = head
-                .lines()
-                .filter_map(|l| l.split_once(':'))
-                .find(|(k, _)| k.trim().eq_ignore_ascii_case("content-length"))
-                .and_then(|(_, v)| v.trim().parse().ok())
-                .unwrap_or(0);
-            while buf.len() < end + 4 + len {
-                match conn.read(&mut chunk) {
-                    Ok(0) | Err(_) => return,
-                    Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                }
-            }
-            buf.drain(..end + 4 + len);
-            heads.lock().unwrap().push(head);
-            let answer = "HTTP/1.1 404 Not Found\r\nContent-Length: 9\r\n\r\nnot found";
-            if conn.write_all(answer.as_bytes()).is_err() {
-                return;
-            }
-        }
-    }
-
-    impl Drop for NotFoundServer {
-        fn drop(&mut self) {
-            self.stop.store(true, Ordering::Relaxed);
-            if let Some(t) = self.thread.take() {
-                let _ = t.join();
-            }
-        }
-    }
+#[test]
+fn started_from_the_exporter_settings() {
+    // A tracer configures its exporter once; data streams follow it (URL, service, env,
+    // version, language, tracer version, test session token).
+    let agent = start_agent(&[]);
+    let token = format!("dsm-from-exporter-{}", std::process::id());
+    agent.start_session(&token, None);
+    let exporter = data_pipeline::exporter::ExporterBuilder::new()
+        .url(agent.url())
+        .service("svc-exported")
+        .env("exp-env")
+        .app_version("7.7.7")
+        .language("ruby")
+        .language_version("3.3")
+        .tracer_version("2.1.0")
+        .test_session_token(token.as_str())
+        .build()
+        .unwrap();
+    let dsm = Processor::from_exporter(&exporter, |c| c.flush_interval = None).unwrap();
+    let t0 = past_bucket();
+    let ctx = dsm.set_checkpoint_at(None, &["direction:out", "type:sqs", "topic:q"], 9, t0 + S);
+    dsm.flush().unwrap();
+    let payloads = pipeline_payloads(&agent, &token);
+    assert_eq!(payloads.len(), 1, "the exporter's session token was sent");
+    let (req, v) = &payloads[0];
+    assert_eq!(req.header("Datadog-Meta-Lang"), Some("ruby"));
+    assert_eq!(req.header("Datadog-Meta-Lang-Version"), Some("3.3"));
+    assert_eq!(req.header("Datadog-Meta-Tracer-Version"), Some("2.1.0"));
+    assert_eq!(field(v, "Service").as_str(), Some("svc-exported"));
+    assert_eq!(field(v, "Env").as_str(), Some("exp-env"));
+    assert_eq!(field(v, "Version").as_str(), Some("7.7.7"));
+    assert_eq!(field(v, "Lang").as_str(), Some("ruby"));
+    let point = &field(&field(v, "Stats").as_array().unwrap()[0], "Stats")
+        .as_array()
+        .unwrap()[0];
+    assert_eq!(field(point, "Hash").as_u64(), Some(ctx.hash()));
 }

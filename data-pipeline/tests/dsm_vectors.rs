@@ -1,7 +1,9 @@
 //! Runs every vector of `shared/vectors/dsm.json` (computed with Datadog's own tracer) through
 //! the public API, then through the conformance driver process.
 //!
-//! The file is found at `<repo>/../shared/vectors/dsm.json`, or under `$DP_SHARED_DIR/vectors/`.
+//! The file is found under `$DP_SHARED_DIR/vectors/`, else at `shared/vectors/dsm.json` in the
+//! nearest ancestor of the repository that has it (`<repo>/../shared` for the main checkout,
+//! further up for a worktree).
 
 use data_pipeline::datastreams::{carrier, context, hash, Config, PathwayContext, Processor};
 use serde_json::{json, Value};
@@ -12,10 +14,13 @@ use std::process::{Command, Stdio};
 fn vectors() -> Value {
     let path = match std::env::var_os("DP_SHARED_DIR") {
         Some(dir) => PathBuf::from(dir).join("vectors/dsm.json"),
-        None => PathBuf::from(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../shared/vectors/dsm.json"
-        )),
+        None => {
+            let repo = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
+            repo.ancestors()
+                .map(|d| d.join("shared/vectors/dsm.json"))
+                .find(|p| p.exists())
+                .unwrap_or_else(|| repo.join("../shared/vectors/dsm.json"))
+        }
     };
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));

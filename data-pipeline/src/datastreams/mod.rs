@@ -8,7 +8,9 @@
 //! - [`checkpoint`]: one checkpoint (loop protection, clamped latencies), fan-in [`merge`].
 //! - [`aggregator`]: 10 s buckets of DDSketches and Kafka backlogs.
 //! - [`payload`]: the msgpack `StatsPayload`, gzip.
-//! - [`processor`]: [`Processor`] (alias [`DataStreams`]), the entry point.
+//! - [`processor`]: [`Processor`] (alias [`DataStreams`]), the entry point; start it standalone
+//!   from a [`Config`] or from the exporter's settings ([`Config::from_exporter`],
+//!   [`Processor::from_exporter`]). Payloads go out through the shared [`crate::transport`].
 //!
 //! ```
 //! use data_pipeline::datastreams::{Config, Processor};
@@ -39,4 +41,4 @@ pub use aggregator::{KafkaOffset, OffsetKind};
 pub use carrier::{PROPAGATION_KEY_BASE64, PROPAGATION_KEY_LEGACY};
 pub use checkpoint::merge;
 pub use context::PathwayContext;
-pub use processor::{Config, DataStreams, Processor, Stats};
+pub use processor::{Config, DataStreams, DataStreamsConfig, Processor, Stats};

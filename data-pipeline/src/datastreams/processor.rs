@@ -17,7 +17,9 @@ use super::checkpoint::{self, Plan, StatsPoint};
 use super::context::PathwayContext;
 use super::hash::HashCache;
 use super::payload::{self, PayloadMeta, PRODUCT_APM, PRODUCT_DSM};
-use super::sender::{HttpSender, PayloadSender};
+use super::sender::{header_map, HttpSender, PayloadSender};
+use crate::exporter::{Exporter, ExporterBuilder};
+use crate::transport::AgentUrl;
 use crate::{Error, ErrorKind, Result};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Condvar, Mutex, MutexGuard};
@@ -26,6 +28,11 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// The agent path the payloads are posted to.
 pub const PIPELINE_STATS_PATH: &str = "/v0.1/pipeline_stats";
+
+/// The header carrying a Datadog test agent session token.
+pub const TEST_SESSION_TOKEN_HEADER: &str = "X-Datadog-Test-Session-Token";
+/// The header carrying the container id.
+pub const CONTAINER_ID_HEADER: &str = "Datadog-Container-ID";
 
 /// Processor configuration. `Default` gives a 10 s bucket flushed every 10 s to
 /// `http://localhost:8126`.
@@ -43,7 +50,8 @@ pub struct Config {
     pub lang_version: String,
     /// The tracer version (`TracerVersion`, `Datadog-Meta-Tracer-Version`).
     pub tracer_version: String,
-    /// The agent: `http://host:port` or `unix:///path/to/socket`.
+    /// The agent: `http://host:port` or `unix:///path/to/socket` (parsed by
+    /// [`AgentUrl::parse`]).
     pub agent_url: String,
     /// Bucket duration (at least 1 ms; 10 s by default, as everywhere in DSM).
     pub bucket_duration: Duration,
@@ -57,7 +65,9 @@ pub struct Config {
     pub hash_process_tags: bool,
     /// `ProductMask` (bit 0 APM, bit 1 DSM).
     pub product_mask: u64,
-    /// Time bound of one HTTP request to the agent.
+    /// Time bound of one connection attempt to the agent.
+    pub connect_timeout: Duration,
+    /// Time bound of one HTTP request to the agent (connection, request and whole answer).
     pub request_timeout: Duration,
     /// How long payloads are dropped after the agent answered 404.
     pub agent_too_old_backoff: Duration,
@@ -86,11 +96,70 @@ impl Default for Config {
             process_tags: Vec::new(),
             hash_process_tags: false,
             product_mask: PRODUCT_APM | PRODUCT_DSM,
+            connect_timeout: Duration::from_secs(2),
             request_timeout: Duration::from_secs(2),
             agent_too_old_backoff: Duration::from_secs(300),
             max_groups: 50_000,
             hash_cache_capacity: HashCache::DEFAULT_CAPACITY,
             extra_headers: Vec::new(),
+        }
+    }
+}
+
+/// The alias under which tracers look for the configuration of [`DataStreams`].
+pub type DataStreamsConfig = Config;
+
+impl Config {
+    /// The configuration that sends where `exporter` sends, as the same application: agent
+    /// address, service, env, application version, language (and its version), tracer version,
+    /// container id, test session token and timeouts come from the exporter; the rest has its
+    /// default (change it before [`Processor::new`]).
+    pub fn from_exporter(exporter: &Exporter) -> Config {
+        Self::from_settings(exporter.url(), exporter.settings())
+    }
+
+    /// [`Config::from_exporter`] for an exporter not built yet: the same settings taken from
+    /// its builder. Fails like [`ExporterBuilder::build`] on an unusable agent address.
+    pub fn from_exporter_builder(builder: &ExporterBuilder) -> Result<Config> {
+        Ok(Self::from_settings(
+            &builder.resolve_url()?,
+            &builder.config,
+        ))
+    }
+
+    fn from_settings(url: &AgentUrl, c: &crate::exporter::builder::ExporterConfig) -> Config {
+        let m = &c.metadata;
+        let mut extra_headers = Vec::new();
+        if !m.container_id.is_empty() {
+            extra_headers.push((CONTAINER_ID_HEADER.to_owned(), m.container_id.clone()));
+        }
+        if !c.test_session_token.is_empty() {
+            extra_headers.push((
+                TEST_SESSION_TOKEN_HEADER.to_owned(),
+                c.test_session_token.clone(),
+            ));
+        }
+        let default = Config::default();
+        Config {
+            service: m.service.clone(),
+            env: m.env.clone(),
+            version: m.app_version.clone(),
+            lang: if m.language.is_empty() {
+                default.lang.clone()
+            } else {
+                m.language.clone()
+            },
+            lang_version: m.language_version.clone(),
+            tracer_version: if m.tracer_version.is_empty() {
+                default.tracer_version.clone()
+            } else {
+                m.tracer_version.clone()
+            },
+            agent_url: url.to_string(),
+            connect_timeout: c.connect_timeout,
+            request_timeout: c.request_timeout,
+            extra_headers,
+            ..default
         }
     }
 }
@@ -146,7 +215,7 @@ struct Inner {
     service: String,
     env: String,
     meta: PayloadMeta,
-    headers: Vec<(String, String)>,
+    headers: reqwest::header::HeaderMap,
     cache: HashCache,
     agg: Mutex<Aggregator>,
     sender: Box<dyn PayloadSender>,
@@ -182,11 +251,30 @@ const _: () = {
 };
 
 impl Processor {
-    /// A processor sending to `config.agent_url`; starts the background flush thread when
-    /// `config.flush_interval` is set. Fails on an unusable agent URL.
+    /// A processor sending to `config.agent_url` through the shared HTTP transport; starts the
+    /// background flush thread when `config.flush_interval` is set. Fails with
+    /// `InvalidArgument` on an unusable agent URL, a zero timeout or a header that cannot be
+    /// sent (`Unsupported` for `https://` without the `https` feature).
     pub fn new(config: Config) -> Result<Self> {
-        let sender = HttpSender::new(&config.agent_url, config.request_timeout)?;
+        let url = AgentUrl::parse(&config.agent_url)?;
+        for (name, d) in [
+            ("connect_timeout", config.connect_timeout),
+            ("request_timeout", config.request_timeout),
+        ] {
+            if d.is_zero() {
+                return Err(Error::invalid_argument(format!("{name} must be > 0")));
+            }
+        }
+        let sender = HttpSender::new(&url, config.connect_timeout, config.request_timeout)?;
         Self::with_sender(config, Box::new(sender))
+    }
+
+    /// A processor configured from `exporter`'s settings ([`Config::from_exporter`]) with
+    /// `configure` applied on top (e.g. to turn the background thread off).
+    pub fn from_exporter(exporter: &Exporter, configure: impl FnOnce(&mut Config)) -> Result<Self> {
+        let mut config = Config::from_exporter(exporter);
+        configure(&mut config);
+        Self::new(config)
     }
 
     /// A processor sending through `sender` (tests, other transports).
@@ -216,6 +304,7 @@ impl Processor {
             ));
         }
         headers.extend(config.extra_headers.iter().cloned());
+        let headers = header_map(&headers)?;
         let hashed_process_tags = if config.hash_process_tags {
             config.process_tags.clone()
         } else {
@@ -674,8 +763,12 @@ mod tests {
     }
 
     impl PayloadSender for Recorder {
-        fn send(&self, body: Vec<u8>, headers: &[(String, String)]) -> Result<u16> {
-            lock(&self.bodies).push((body, headers.to_vec()));
+        fn send(&self, body: Vec<u8>, headers: &reqwest::header::HeaderMap) -> Result<u16> {
+            let headers = headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_str().unwrap().to_owned()))
+                .collect();
+            lock(&self.bodies).push((body, headers));
             let mut s = lock(&self.statuses);
             if s.is_empty() {
                 Ok(200)
@@ -789,12 +882,12 @@ mod tests {
         let payloads = rec.payloads();
         assert_eq!(payloads.len(), 2);
         let (_, hdrs) = &lock(&rec.bodies)[0];
-        assert!(hdrs.contains(&("Content-Encoding".to_owned(), "gzip".to_owned())));
-        assert!(hdrs.contains(&("Content-Type".to_owned(), "application/msgpack".to_owned())));
-        assert!(hdrs.contains(&("Datadog-Meta-Lang".to_owned(), "cpp".to_owned())));
-        assert!(hdrs.contains(&("Datadog-Meta-Lang-Version".to_owned(), "17".to_owned())));
-        assert!(hdrs.contains(&("Datadog-Meta-Tracer-Version".to_owned(), "9.9.9".to_owned())));
-        assert!(hdrs.contains(&("X-Extra".to_owned(), "1".to_owned())));
+        assert!(hdrs.contains(&("content-encoding".to_owned(), "gzip".to_owned())));
+        assert!(hdrs.contains(&("content-type".to_owned(), "application/msgpack".to_owned())));
+        assert!(hdrs.contains(&("datadog-meta-lang".to_owned(), "cpp".to_owned())));
+        assert!(hdrs.contains(&("datadog-meta-lang-version".to_owned(), "17".to_owned())));
+        assert!(hdrs.contains(&("datadog-meta-tracer-version".to_owned(), "9.9.9".to_owned())));
+        assert!(hdrs.contains(&("x-extra".to_owned(), "1".to_owned())));
 
         let a = &payloads[0];
         assert_eq!(get(a, "Service").as_str(), Some("svc-a"));
@@ -1024,5 +1117,97 @@ mod tests {
             },
         );
         assert_eq!(p.service(), "unnamed-cpp-service");
+    }
+
+    #[test]
+    fn config_from_the_exporter_settings() {
+        let mut b = ExporterBuilder::new();
+        b.url("unix:///tmp/dp-agent.sock")
+            .service("web")
+            .env("staging")
+            .app_version("4.5.6")
+            .language("python")
+            .language_version("3.12")
+            .tracer_version("2.0.0")
+            .container_id("cid")
+            .test_session_token("tok")
+            .connect_timeout(Duration::from_millis(300))
+            .request_timeout(Duration::from_millis(700));
+        let exporter = b.build().unwrap();
+        for c in [
+            Config::from_exporter(&exporter),
+            Config::from_exporter_builder(&b).unwrap(),
+        ] {
+            assert_eq!(c.agent_url, "unix:///tmp/dp-agent.sock");
+            assert_eq!(
+                (c.service.as_str(), c.env.as_str(), c.version.as_str()),
+                ("web", "staging", "4.5.6")
+            );
+            assert_eq!(
+                (
+                    c.lang.as_str(),
+                    c.lang_version.as_str(),
+                    c.tracer_version.as_str()
+                ),
+                ("python", "3.12", "2.0.0")
+            );
+            assert_eq!(c.connect_timeout, Duration::from_millis(300));
+            assert_eq!(c.request_timeout, Duration::from_millis(700));
+            assert_eq!(
+                c.extra_headers,
+                [
+                    (CONTAINER_ID_HEADER.to_owned(), "cid".to_owned()),
+                    (TEST_SESSION_TOKEN_HEADER.to_owned(), "tok".to_owned())
+                ]
+            );
+            assert_eq!(c.flush_interval, Config::default().flush_interval);
+        }
+        // Unset metadata keeps the processor's own defaults.
+        let c = Config::from_exporter_builder(&ExporterBuilder::new()).unwrap();
+        assert_eq!(c.lang, "rust");
+        assert_eq!(c.agent_url, "http://localhost:8126");
+        assert!(c.extra_headers.is_empty());
+        assert_eq!(
+            Config::from_exporter_builder(ExporterBuilder::new().url("nope"))
+                .unwrap_err()
+                .kind(),
+            ErrorKind::InvalidArgument
+        );
+        let p = Processor::from_exporter(&exporter, |c| c.flush_interval = None).unwrap();
+        assert_eq!(p.service(), "web");
+        assert!(lock(&p.worker).is_none());
+    }
+
+    #[test]
+    fn new_validates_url_timeouts_and_headers() {
+        let bad = |c: Config| Processor::new(c).err().map(|e| e.kind());
+        assert_eq!(
+            bad(Config {
+                agent_url: "localhost:8126".into(),
+                ..config()
+            }),
+            Some(ErrorKind::InvalidArgument)
+        );
+        assert_eq!(
+            bad(Config {
+                request_timeout: Duration::ZERO,
+                ..config()
+            }),
+            Some(ErrorKind::InvalidArgument)
+        );
+        assert_eq!(
+            bad(Config {
+                extra_headers: vec![("X-Token".into(), "a\r\nb".into())],
+                ..config()
+            }),
+            Some(ErrorKind::InvalidArgument)
+        );
+        assert_eq!(
+            bad(Config {
+                lang: "c pp\n".into(),
+                ..config()
+            }),
+            Some(ErrorKind::InvalidArgument)
+        );
     }
 }

@@ -167,6 +167,12 @@ impl Exporter {
         &self.config.metadata
     }
 
+    /// Every setting the builder collected (for components started from the exporter's
+    /// settings, such as data streams).
+    pub(crate) fn settings(&self) -> &ExporterConfig {
+        &self.config
+    }
+
     /// The format `send` expects.
     pub fn input_format(&self) -> Format {
         self.config.input_format
