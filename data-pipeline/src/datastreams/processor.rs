@@ -5,7 +5,12 @@
 //! the sketch bins are computed before a short lock on the aggregator. A background thread
 //! flushes complete 10 s buckets to the agent's `/v0.1/pipeline_stats`; [`Processor::flush`]
 //! sends everything now and [`Processor::shutdown`] (or drop) sends what is left and stops the
-//! thread.
+//! thread, both within a time bound ([`Processor::flush_within`]); [`Processor::close_now`]
+//! stops without sending or waiting (a C `_free` never blocks on I/O).
+//!
+//! Carriers: [`Processor::produce`] / [`Processor::consume`] work on Kafka header lists;
+//! [`Processor::kafka_produce_checkpoint`] / [`Processor::kafka_consume_checkpoint`] do the
+//! same checkpoints for callers that keep their headers themselves (bindings).
 //!
 //! An agent answering 404 does not support DSM (older than 7.34): the processor says so once in
 //! the log, counts it ([`Stats::agent_too_old`]) and drops payloads for
@@ -222,17 +227,30 @@ struct Inner {
     counters: Counters,
     /// Set once shut down: no more aggregation.
     closed: AtomicBool,
-    /// Wakes the background thread to stop.
-    stop: Mutex<bool>,
+    /// Tells the background thread to stop, and how.
+    stop: Mutex<Stop>,
     stop_cv: Condvar,
+    request_timeout: Duration,
     backoff_until: Mutex<Option<Instant>>,
     backoff: Duration,
     warned_too_old: AtomicBool,
 }
 
+/// What the background thread is told.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    /// Keep flushing periodically.
+    Run,
+    /// Send what is left, by this deadline, then exit.
+    Flush(Instant),
+    /// Exit without sending anything more.
+    Discard,
+}
+
 struct Worker {
     handle: JoinHandle<()>,
-    done: mpsc::Receiver<()>,
+    /// The result of the final flush, when the thread ends.
+    done: mpsc::Receiver<Result<()>>,
 }
 
 /// The Data Streams Monitoring processor: checkpoints in, pipeline stats to the agent.
@@ -265,7 +283,7 @@ impl Processor {
                 return Err(Error::invalid_argument(format!("{name} must be > 0")));
             }
         }
-        let sender = HttpSender::new(&url, config.connect_timeout, config.request_timeout)?;
+        let sender = HttpSender::new(&url, config.connect_timeout)?;
         Self::with_sender(config, Box::new(sender))
     }
 
@@ -327,8 +345,9 @@ impl Processor {
             sender,
             counters: Counters::default(),
             closed: AtomicBool::new(false),
-            stop: Mutex::new(false),
+            stop: Mutex::new(Stop::Run),
             stop_cv: Condvar::new(),
+            request_timeout: config.request_timeout,
             backoff_until: Mutex::new(None),
             backoff: config.agent_too_old_backoff,
             warned_too_old: AtomicBool::new(false),
@@ -470,6 +489,37 @@ impl Processor {
                 from_headers.as_ref()
             }
         };
+        // The context header is replaced: what the old one weighed is not part of the message.
+        let old_context: i64 = headers
+            .iter()
+            .filter(|(k, _)| k == carrier::PROPAGATION_KEY_BASE64)
+            .map(|(k, v)| (k.len() + v.len()) as i64)
+            .sum();
+        let next = self.kafka_produce_checkpoint(
+            parent,
+            topic,
+            cluster_id,
+            payload_size.saturating_sub(old_context),
+            now_ns,
+        );
+        carrier::inject_kafka(&next, headers);
+        next
+    }
+
+    /// The checkpoint of a Kafka produce, for callers that keep the headers themselves (the C
+    /// ABI, other bindings): edge tags `direction:out, topic:<topic>, type:kafka[,
+    /// kafka_cluster_id:<id>]`, parent `parent` (`None`: a new pathway), at `now_ns` (`None`:
+    /// now). `payload_size` is the message without the context header; the header the caller
+    /// then injects ([`carrier::PROPAGATION_KEY_BASE64`] and the base64 text of the returned
+    /// context) is added to it.
+    pub fn kafka_produce_checkpoint(
+        &self,
+        parent: Option<&PathwayContext>,
+        topic: &str,
+        cluster_id: &str,
+        payload_size: i64,
+        now_ns: Option<i64>,
+    ) -> PathwayContext {
         let topic_tag = format!("topic:{topic}");
         let cluster_tag;
         let mut tags = vec!["direction:out", topic_tag.as_str(), "type:kafka"];
@@ -478,8 +528,9 @@ impl Processor {
             tags.push(&cluster_tag);
         }
         let (next, mut point) = self.compute(parent, &tags, payload_size, now_ns, None);
-        let delta = carrier::inject_kafka(&next, headers);
-        point.payload_size = point.payload_size.saturating_add(delta).max(0);
+        let header =
+            (carrier::PROPAGATION_KEY_BASE64.len() + next.encode_base64_buf().len()) as i64;
+        point.payload_size = payload_size.saturating_add(header).max(0);
         self.record(point);
         next
     }
@@ -510,6 +561,21 @@ impl Processor {
         now_ns: Option<i64>,
     ) -> PathwayContext {
         let ctx = carrier::extract_kafka(headers);
+        self.kafka_consume_checkpoint(ctx.as_ref(), topic, group, cluster_id, payload_size, now_ns)
+    }
+
+    /// The checkpoint of a Kafka consume of a message whose context `ctx` the caller extracted
+    /// (`None`: none): edge tags `direction:in, group:<group>, topic:<topic>, type:kafka[,
+    /// kafka_cluster_id:<id>]` (`group:` left out when empty), at `now_ns` (`None`: now).
+    pub fn kafka_consume_checkpoint(
+        &self,
+        ctx: Option<&PathwayContext>,
+        topic: &str,
+        group: &str,
+        cluster_id: &str,
+        payload_size: i64,
+        now_ns: Option<i64>,
+    ) -> PathwayContext {
         let group_tag = format!("group:{group}");
         let topic_tag = format!("topic:{topic}");
         let cluster_tag = format!("kafka_cluster_id:{cluster_id}");
@@ -523,7 +589,7 @@ impl Processor {
         if !cluster_id.is_empty() {
             tags.push(&cluster_tag);
         }
-        self.set_checkpoint_with(ctx.as_ref(), &tags, payload_size, now_ns, None)
+        self.set_checkpoint_with(ctx, &tags, payload_size, now_ns, None)
     }
 
     /// Records the offset of a message produced to `topic`/`partition` (backlog
@@ -571,13 +637,20 @@ impl Processor {
     /// Sends every bucket now, complete or not. Errors if a payload could not be delivered
     /// (the data is dropped either way).
     pub fn flush(&self) -> Result<()> {
-        self.inner.flush(None)
+        self.inner.flush(None, None)
+    }
+
+    /// [`Processor::flush`] within `timeout`: each request is bounded by what is left of it
+    /// (and by the request timeout); payloads left when it is over are dropped and the call
+    /// fails with `Timeout`.
+    pub fn flush_within(&self, timeout: Duration) -> Result<()> {
+        self.inner.flush(None, Some(deadline(timeout)))
     }
 
     /// Sends the buckets complete at `now_ns` (what the background thread does every
     /// interval).
     pub fn flush_complete(&self, now_ns: i64) -> Result<()> {
-        self.inner.flush(Some(now_ns))
+        self.inner.flush(Some(now_ns), None)
     }
 
     /// The counters.
@@ -600,21 +673,29 @@ impl Processor {
         }
     }
 
-    /// Stops aggregating, sends what is left and stops the background thread, waiting at most
-    /// `timeout`. On timeout the thread finishes its last send in the background and exits by
-    /// itself (it is never left running). Calling it again does nothing.
+    /// Stops aggregating, sends what is left and stops the background thread, all within
+    /// `timeout` (the last requests are cut short by it). Should the thread still be busy then,
+    /// it exits by itself as soon as its current request ends (it is never left running).
+    /// Calling it again does nothing.
     pub fn shutdown(&self, timeout: Duration) -> Result<()> {
         if self.inner.closed.swap(true, Ordering::SeqCst) {
             return Ok(());
         }
+        let end = deadline(timeout);
         let worker = lock(&self.worker).take();
         let Some(worker) = worker else {
-            return self.inner.flush(None);
+            return self.inner.flush(None, Some(end));
         };
-        *lock(&self.inner.stop) = true;
+        *lock(&self.inner.stop) = Stop::Flush(end);
         self.inner.stop_cv.notify_all();
-        match worker.done.recv_timeout(timeout) {
-            Ok(()) | Err(mpsc::RecvTimeoutError::Disconnected) => {
+        // A little slack past the deadline for the thread to notice it and exit.
+        let wait = end.saturating_duration_since(Instant::now()) + Duration::from_millis(50);
+        match worker.done.recv_timeout(wait) {
+            Ok(result) => {
+                let _ = worker.handle.join();
+                result
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
                 let _ = worker.handle.join();
                 Ok(())
             }
@@ -624,9 +705,30 @@ impl Processor {
             )),
         }
     }
+
+    /// Stops at once without sending anything more and without waiting: checkpoints are no
+    /// longer aggregated, what was not flushed is dropped, and the background thread exits by
+    /// itself (after the request it may be in, bounded by the request timeout). Never blocks on
+    /// I/O; what a C `_free` does. Calling [`Processor::shutdown`] first sends what is left.
+    pub fn close_now(&self) {
+        self.inner.closed.store(true, Ordering::SeqCst);
+        *lock(&self.inner.stop) = Stop::Discard;
+        self.inner.stop_cv.notify_all();
+        // Dropping the handle detaches the thread.
+        drop(lock(&self.worker).take());
+        lock(&self.inner.agg).flush(None);
+    }
+}
+
+/// `now + timeout`, saturating far in the future.
+fn deadline(timeout: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(timeout)
+        .unwrap_or_else(|| now + Duration::from_secs(365 * 24 * 3600))
 }
 
 impl Drop for Processor {
+    /// [`Processor::shutdown`] with a 1 s bound (use `close_now` first to never wait).
     fn drop(&mut self) {
         let _ = self.shutdown(Duration::from_secs(1));
     }
@@ -638,22 +740,25 @@ fn spawn_worker(inner: Arc<Inner>, interval: Duration) -> Result<Worker> {
     let handle = std::thread::Builder::new()
         .name("dp-datastreams".to_owned())
         .spawn(move || {
-            loop {
-                let stopped = {
+            let stop = loop {
+                let stop = {
                     let guard = lock(&inner.stop);
                     let (guard, _) = inner
                         .stop_cv
-                        .wait_timeout_while(guard, interval, |stop| !*stop)
+                        .wait_timeout_while(guard, interval, |stop| *stop == Stop::Run)
                         .unwrap_or_else(|e| e.into_inner());
                     *guard
                 };
-                if stopped {
-                    break;
+                if stop != Stop::Run {
+                    break stop;
                 }
-                let _ = inner.flush(Some(now_ns()));
-            }
-            let _ = inner.flush(None);
-            let _ = tx.send(());
+                let _ = inner.flush(Some(now_ns()), None);
+            };
+            let result = match stop {
+                Stop::Flush(end) => inner.flush(None, Some(end)),
+                _ => Ok(()),
+            };
+            let _ = tx.send(result);
         })
         .map_err(|e| {
             Error::new(
@@ -665,7 +770,9 @@ fn spawn_worker(inner: Arc<Inner>, interval: Duration) -> Result<Worker> {
 }
 
 impl Inner {
-    fn flush(&self, now_ns: Option<i64>) -> Result<()> {
+    /// Sends the buckets complete at `now_ns` (`None`: all), each request finishing by
+    /// `deadline` if given.
+    fn flush(&self, now_ns: Option<i64>, deadline: Option<Instant>) -> Result<()> {
         let buckets = lock(&self.agg).flush(now_ns);
         if buckets.is_empty() {
             return Ok(());
@@ -673,7 +780,7 @@ impl Inner {
         self.counters
             .buckets_flushed
             .fetch_add(buckets.len() as u64, Ordering::Relaxed);
-        self.send(&buckets)
+        self.send(&buckets, deadline)
     }
 
     fn in_backoff(&self) -> bool {
@@ -688,7 +795,7 @@ impl Inner {
         }
     }
 
-    fn send(&self, buckets: &[FlushedBucket]) -> Result<()> {
+    fn send(&self, buckets: &[FlushedBucket], deadline: Option<Instant>) -> Result<()> {
         let payloads = payload::encode_payloads(&self.meta, &self.service, buckets)?;
         let mut result = Ok(());
         for (service, body) in payloads {
@@ -700,8 +807,22 @@ impl Inner {
                 ));
                 continue;
             }
+            let timeout = match deadline {
+                None => self.request_timeout,
+                Some(end) => end
+                    .saturating_duration_since(Instant::now())
+                    .min(self.request_timeout),
+            };
+            if timeout.is_zero() {
+                bump(&self.counters.send_errors);
+                result = Err(Error::new(
+                    ErrorKind::Timeout,
+                    format!("data streams payload for {service} not sent: out of time"),
+                ));
+                continue;
+            }
             let body = payload::gzip(&body)?;
-            match self.sender.send(body, &self.headers) {
+            match self.sender.send(body, &self.headers, timeout) {
                 Ok(status) if (200..300).contains(&status) => {
                     bump(&self.counters.payloads_sent);
                 }
@@ -760,10 +881,23 @@ mod tests {
     struct Recorder {
         bodies: Arc<Mutex<Sent>>,
         statuses: Arc<Mutex<Vec<Result<u16>>>>,
+        delay: Arc<Mutex<Option<Duration>>>,
     }
 
     impl PayloadSender for Recorder {
-        fn send(&self, body: Vec<u8>, headers: &reqwest::header::HeaderMap) -> Result<u16> {
+        fn send(
+            &self,
+            body: Vec<u8>,
+            headers: &reqwest::header::HeaderMap,
+            timeout: Duration,
+        ) -> Result<u16> {
+            if let Some(delay) = *lock(&self.delay) {
+                // A slow agent: answers after `delay`, or times out first.
+                std::thread::sleep(delay.min(timeout));
+                if delay > timeout {
+                    return Err(Error::new(ErrorKind::Timeout, "slow agent"));
+                }
+            }
             let headers = headers
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_str().unwrap().to_owned()))
@@ -1209,5 +1343,95 @@ mod tests {
             }),
             Some(ErrorKind::InvalidArgument)
         );
+    }
+
+    #[test]
+    fn kafka_checkpoints_without_header_lists_match_the_list_helpers() {
+        let rec = Recorder::default();
+        let p = processor(&rec, config());
+        let mut headers = vec![("k".to_owned(), b"v".to_vec())];
+        let a = p.produce_at(None, "orders", "c1", &mut headers, 100, Some(T0));
+        let b = p.kafka_produce_checkpoint(None, "orders", "c1", 100, Some(T0));
+        assert_eq!(a, b);
+        let c = p.consume_at("orders", "g", "c1", &headers, 7, Some(T0 + S));
+        let d = p.kafka_consume_checkpoint(Some(&a), "orders", "g", "c1", 7, Some(T0 + S));
+        assert_eq!(c, d);
+        // Re-producing over headers that already carry a context: the old header is not
+        // counted twice (100 in, the header replaced: still 100 + 49 in the sketch).
+        let e = p.produce_at(Some(&c), "orders", "c1", &mut headers, 149, Some(T0 + S));
+        assert_eq!(headers.len(), 2);
+        p.flush().unwrap();
+        let payloads = rec.payloads();
+        let points = get(&get(&payloads[0], "Stats").as_array().unwrap()[0], "Stats")
+            .as_array()
+            .unwrap()
+            .clone();
+        let size_of = |h: u64| {
+            let pt = points
+                .iter()
+                .find(|pt| get(pt, "Hash").as_u64() == Some(h))
+                .unwrap();
+            let Value::Binary(b) = get(pt, "PayloadSize") else {
+                panic!()
+            };
+            crate::sketch::DDSketch::decode(b).unwrap()
+        };
+        let first = size_of(a.hash());
+        assert_eq!(first.count(), 2.0);
+        assert!((first.quantile(1.0).unwrap() - 149.0).abs() <= 149.0 * first.relative_accuracy());
+        let again = size_of(e.hash());
+        assert!((again.quantile(1.0).unwrap() - 149.0).abs() <= 149.0 * again.relative_accuracy());
+    }
+
+    #[test]
+    fn flush_within_bounds_each_request() {
+        let rec = Recorder::default();
+        *lock(&rec.delay) = Some(Duration::from_secs(5));
+        let p = processor(&rec, config());
+        p.set_checkpoint_with(None, &["type:x"], 0, Some(T0), Some("a"));
+        p.set_checkpoint_with(None, &["type:x"], 0, Some(T0), Some("b"));
+        let t = Instant::now();
+        let e = p.flush_within(Duration::from_millis(200)).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Timeout);
+        assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+        assert_eq!(p.stats().send_errors, 2, "timed out, then out of time");
+        assert_eq!(lock(&rec.bodies).len(), 0);
+    }
+
+    #[test]
+    fn shutdown_is_bounded_and_close_now_never_waits() {
+        for worker in [None, Some(Duration::from_secs(60))] {
+            let rec = Recorder::default();
+            *lock(&rec.delay) = Some(Duration::from_secs(5));
+            let p = processor(
+                &rec,
+                Config {
+                    flush_interval: worker,
+                    ..config()
+                },
+            );
+            p.set_checkpoint_at(None, &["type:x"], 0, T0);
+            let t = Instant::now();
+            assert!(p.shutdown(Duration::from_millis(200)).is_err());
+            assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+        }
+        let rec = Recorder::default();
+        let p = processor(
+            &rec,
+            Config {
+                flush_interval: Some(Duration::from_secs(60)),
+                ..config()
+            },
+        );
+        p.set_checkpoint_at(None, &["type:x"], 0, T0);
+        let t = Instant::now();
+        p.close_now();
+        drop(p);
+        assert!(
+            t.elapsed() < Duration::from_millis(500),
+            "{:?}",
+            t.elapsed()
+        );
+        assert!(lock(&rec.bodies).is_empty(), "nothing sent after close_now");
     }
 }

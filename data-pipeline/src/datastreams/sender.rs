@@ -15,8 +15,8 @@ use std::time::Duration;
 /// Posts one gzipped pipeline-stats payload to the agent's `/v0.1/pipeline_stats` and returns
 /// the HTTP status. Network errors and timeouts are errors; an HTTP error status is not.
 pub(crate) trait PayloadSender: Send + Sync {
-    /// Sends `body` with `headers`.
-    fn send(&self, body: Vec<u8>, headers: &HeaderMap) -> Result<u16>;
+    /// Sends `body` with `headers`; the whole exchange takes at most `timeout`.
+    fn send(&self, body: Vec<u8>, headers: &HeaderMap, timeout: Duration) -> Result<u16>;
 }
 
 /// Turns `(name, value)` pairs into a header map; a name or value that cannot be sent is an
@@ -40,33 +40,26 @@ pub(crate) fn header_map(headers: &[(String, String)]) -> Result<HeaderMap> {
 /// The HTTP sender: one [`Transport`] (runtime + pooled client) aimed at the agent.
 pub(crate) struct HttpSender {
     transport: Transport,
-    timeout: Duration,
 }
 
 impl HttpSender {
-    /// A sender to `url` whose connection attempts take at most `connect_timeout` and whose
-    /// requests (connect, send, whole answer) take at most `request_timeout`.
-    pub(crate) fn new(
-        url: &AgentUrl,
-        connect_timeout: Duration,
-        request_timeout: Duration,
-    ) -> Result<Self> {
+    /// A sender to `url` whose connection attempts take at most `connect_timeout`.
+    pub(crate) fn new(url: &AgentUrl, connect_timeout: Duration) -> Result<Self> {
         Ok(HttpSender {
             transport: Transport::new(url, connect_timeout)?,
-            timeout: request_timeout,
         })
     }
 }
 
 impl PayloadSender for HttpSender {
-    fn send(&self, body: Vec<u8>, headers: &HeaderMap) -> Result<u16> {
+    fn send(&self, body: Vec<u8>, headers: &HeaderMap, timeout: Duration) -> Result<u16> {
         let client = self.transport.client();
         let fut = client.request(
             reqwest::Method::POST,
             PIPELINE_STATS_PATH,
             headers.clone(),
             Some(Bytes::from(body)),
-            self.timeout,
+            timeout,
         );
         // `block_on` moves to a scoped thread when called from inside an async runtime.
         self.transport.block_on(fut).map(|resp| resp.status)
@@ -79,12 +72,7 @@ mod tests {
     use crate::ErrorKind;
 
     fn sender(url: &str) -> HttpSender {
-        HttpSender::new(
-            &AgentUrl::parse(url).unwrap(),
-            Duration::from_secs(2),
-            Duration::from_secs(2),
-        )
-        .unwrap()
+        HttpSender::new(&AgentUrl::parse(url).unwrap(), Duration::from_secs(2)).unwrap()
     }
 
     #[test]
@@ -111,7 +99,9 @@ mod tests {
         rt.block_on(async {
             let s = sender("unix:///nonexistent/dp-dsm.sock");
             assert_eq!(
-                s.send(vec![], &HeaderMap::new()).unwrap_err().kind(),
+                s.send(vec![], &HeaderMap::new(), Duration::from_secs(2))
+                    .unwrap_err()
+                    .kind(),
                 ErrorKind::Network
             );
             drop(s);
@@ -129,7 +119,9 @@ mod tests {
     fn unreachable_socket_fails_fast_as_a_network_error() {
         let s = sender("unix:///nonexistent/dp-dsm.sock");
         let t = std::time::Instant::now();
-        let e = s.send(vec![1, 2, 3], &HeaderMap::new()).unwrap_err();
+        let e = s
+            .send(vec![1, 2, 3], &HeaderMap::new(), Duration::from_secs(2))
+            .unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Network, "{e}");
         assert!(t.elapsed() < Duration::from_secs(2));
     }
