@@ -96,6 +96,18 @@
 
 
 /**
+ * A buffer of this many bytes always holds the base64 text of a context and its NUL
+ * terminator (the text is 28 characters for present-day times, 36 at most).
+ */
+#define DP_PATHWAY_CONTEXT_BASE64_CAPACITY 37
+
+/**
+ * A buffer of this many bytes always holds the binary form of a context (20 bytes for
+ * present-day times, 26 at most).
+ */
+#define DP_PATHWAY_CONTEXT_ENCODED_CAPACITY 26
+
+/**
  * Stable status codes, carried by every `dp_error`.
  *
  * The numbers are part of the ABI: new codes are appended, none is ever renumbered or reused (a
@@ -182,6 +194,27 @@ typedef uint32_t dp_status;
 #endif // __cplusplus
 
 /**
+ * The Data Streams Monitoring processor: checkpoints in, pipeline stats to the agent's
+ * `/v0.1/pipeline_stats` (aggregated in 10 s buckets, one payload per service, sent by a
+ * background thread every flush interval, or by `dp_data_streams_flush`).
+ *
+ * Thread-safe (Send + Sync): checkpoints, offsets and flushes may be called from any thread at
+ * once. Free it only once no other thread uses it. A checkpoint never does I/O.
+ */
+typedef struct dp_data_streams dp_data_streams;
+
+/**
+ * Collects the options of data streams. Create with `dp_data_streams_builder_new` (standalone
+ * defaults: agent `http://localhost:8126`, flush every 10 s) or
+ * `dp_data_streams_builder_new_from_exporter` (the exporter's settings), change what you need,
+ * then `dp_data_streams_builder_build` (which always consumes it) or
+ * `dp_data_streams_builder_free`.
+ *
+ * Movable between threads; not for concurrent use.
+ */
+typedef struct dp_data_streams_builder dp_data_streams_builder;
+
+/**
  * An error returned by a fallible function: a `dp_status` code, a UTF-8 NUL-terminated message and,
  * for `DP_STATUS_HTTP`, the HTTP status.
  *
@@ -210,6 +243,16 @@ typedef struct dp_exporter dp_exporter;
  * Movable between threads; not for concurrent use.
  */
 typedef struct dp_exporter_builder dp_exporter_builder;
+
+/**
+ * Where a message is in its pathway: pathway hash, pathway start and edge start (ns since the
+ * Unix epoch locally; ms on the wire). Returned by checkpoints, decoders and extractors; free
+ * with `dp_pathway_context_free`.
+ *
+ * Immutable: thread-safe (Send + Sync); the same context may be the parent of any number of
+ * checkpoints (fan-out), from any thread.
+ */
+typedef struct dp_pathway_context dp_pathway_context;
 
 /**
  * The agent's answer to a delivered payload: HTTP status, raw body, and the sampling rates it sent
@@ -272,6 +315,11 @@ typedef struct dp_str {
 } dp_str;
 
 /**
+ * A counter of `dp_data_streams_stat`: one of the `DP_DATA_STREAMS_STAT_*` values.
+ */
+typedef uint32_t dp_data_streams_stat;
+
+/**
  * Borrowed binary data: `len` bytes at `ptr`.
  *
  * `ptr` may be NULL only when `len` is 0. When the library returns a `dp_bytes` (a response body), its
@@ -287,6 +335,55 @@ typedef struct dp_bytes {
    */
   size_t len;
 } dp_bytes;
+
+/**
+ * Writes one key of a carrier for `dp_pathway_context_inject`: store `value` under `key`,
+ * replacing what the carrier held under that key. Both views are UTF-8, NUL-terminated (the
+ * NUL is not counted in `len`) and valid during the call only: copy them. Called on the
+ * thread that called `dp_pathway_context_inject`, during that call only, exactly once.
+ */
+typedef void (*dp_carrier_set)(void *user_data, struct dp_str key, struct dp_str value);
+
+/**
+ * Reads one key of a carrier for `dp_pathway_context_extract`.
+ *
+ * Return true and point `*value` at the carrier's value for `key` when there is one (the view
+ * must stay valid until the callback is called again or `dp_pathway_context_extract` returns);
+ * return false when there is none. `key` is UTF-8 and NUL-terminated (the NUL is not counted
+ * in `len`), valid during the call. Called on the thread that called
+ * `dp_pathway_context_extract`, during that call only, at most twice, never concurrently.
+ */
+typedef bool (*dp_carrier_get)(void *user_data, struct dp_str key, struct dp_bytes *value);
+
+/**
+ * One Kafka message header as the carrier helpers read and write it: `key` (UTF-8) and
+ * `value` (bytes). Views: who owns the bytes is said by each function.
+ */
+typedef struct dp_kafka_header {
+  /**
+   * The header key (case-sensitive).
+   */
+  struct dp_str key;
+  /**
+   * The header value.
+   */
+  struct dp_bytes value;
+} dp_kafka_header;
+
+/**
+ * One HTTP header as the carrier helpers read and write it. Names are compared
+ * case-insensitively. Views: who owns the bytes is said by each function.
+ */
+typedef struct dp_http_header {
+  /**
+   * The header name.
+   */
+  struct dp_str name;
+  /**
+   * The header value.
+   */
+  struct dp_str value;
+} dp_http_header;
 
 /**
  * A trace payload format: one of the `DP_FORMAT_*` values.
@@ -318,6 +415,41 @@ typedef void (*dp_log_callback)(void *user_data,
  * Frees a `user_data` the library was given, once the library no longer uses it.
  */
 typedef void (*dp_user_data_free)(void *user_data);
+
+/**
+ * Checkpoints recorded.
+ */
+#define DP_DATA_STREAMS_STAT_CHECKPOINTS 0
+
+/**
+ * Checkpoints not aggregated (group limit reached, or after shutdown).
+ */
+#define DP_DATA_STREAMS_STAT_DROPPED_POINTS 1
+
+/**
+ * Payloads the agent accepted.
+ */
+#define DP_DATA_STREAMS_STAT_PAYLOADS_SENT 2
+
+/**
+ * Payloads that failed (network error, timeout, HTTP error other than 404).
+ */
+#define DP_DATA_STREAMS_STAT_SEND_ERRORS 3
+
+/**
+ * 404 answers: the agent does not support data streams (older than 7.34).
+ */
+#define DP_DATA_STREAMS_STAT_AGENT_TOO_OLD 4
+
+/**
+ * Payloads dropped without sending while backing off after a 404.
+ */
+#define DP_DATA_STREAMS_STAT_PAYLOADS_DROPPED 5
+
+/**
+ * Buckets flushed.
+ */
+#define DP_DATA_STREAMS_STAT_BUCKETS_FLUSHED 6
 
 /**
  * msgpack v0.4 (`/v0.4/traces`): an array of traces, each an array of span maps.
@@ -362,6 +494,623 @@ typedef void (*dp_user_data_free)(void *user_data);
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
+
+/**
+ * A new builder with standalone defaults: agent `http://localhost:8126`, empty service (reported
+ * as `unnamed-<language>-service`), language `rust` until set, 10 s buckets flushed every 10 s.
+ * Never NULL unless the library panicked.
+ */
+struct dp_data_streams_builder *dp_data_streams_builder_new(void);
+
+/**
+ * A new builder with `exporter`'s settings: agent address, service, env, application version,
+ * language and its version, tracer version, container id, test session token and timeouts.
+ * Change what differs with the setters, then build. `exporter` is only read; it stays usable.
+ * On error `*out` is not written.
+ *
+ * # Safety
+ * `exporter` is NULL or a live exporter; `out` is NULL or valid for a write.
+ */
+DP_MUST_USE
+struct dp_error *dp_data_streams_builder_new_from_exporter(const struct dp_exporter *exporter,
+                                                           struct dp_data_streams_builder **out);
+
+/**
+ * Frees a builder that was never given to `dp_data_streams_builder_build`. NULL is a no-op.
+ *
+ * # Safety
+ * `builder` is NULL or a live builder that was not consumed or freed.
+ */
+void dp_data_streams_builder_free(struct dp_data_streams_builder *builder);
+
+/**
+ * Validates the options and starts data streams into `*out` (with its background thread when
+ * the flush interval is not 0).
+ *
+ * Always consumes `builder`, also on error: do not use or free it afterwards. On error `*out`
+ * is not written. Errors: `DP_STATUS_INVALID_ARGUMENT` (bad URL, zero timeout, a header that
+ * cannot be sent), `DP_STATUS_UNSUPPORTED` (`https://` in a build without TLS),
+ * `DP_STATUS_NULL_ARGUMENT`.
+ *
+ * # Safety
+ * `builder` is NULL or a live builder the caller gives up; `out` is NULL or valid for a write.
+ */
+DP_MUST_USE
+struct dp_error *dp_data_streams_builder_build(struct dp_data_streams_builder *builder,
+                                               struct dp_data_streams **out);
+
+/**
+ * Starts data streams with `exporter`'s settings and the defaults for the rest, in one call
+ * (`dp_data_streams_builder_new_from_exporter` + `dp_data_streams_builder_build`). On error
+ * `*out` is not written.
+ *
+ * # Safety
+ * `exporter` is NULL or a live exporter; `out` is NULL or valid for a write.
+ */
+DP_MUST_USE
+struct dp_error *dp_data_streams_new_from_exporter(const struct dp_exporter *exporter,
+                                                   struct dp_data_streams **out);
+
+/**
+ * The agent address: `http://host:port` or `unix:///path/to/apm.socket` (copied; parsed by
+ * build).
+ *
+ * # Safety
+ * `builder` is NULL or a live builder; `value` is a valid `dp_str`.
+ */
+DP_MUST_USE
+struct dp_error *dp_data_streams_builder_set_url(struct dp_data_streams_builder *builder,
+                                                 struct dp_str value);
+
+/**
+ * The service checkpoints are attributed to (empty: `unnamed-<language>-service`). Copied.
+ *
+ * # Safety
+ * `builder` is NULL or a live builder; `value` is a valid `dp_str`.
+ */
+DP_MUST_USE
+struct dp_error *dp_data_streams_builder_set_service(struct dp_data_streams_builder *builder,
+                                                     struct dp_str value);
+
+/**
+ * The environment (hashed as is; may be empty). Copied.
+ *
+ * # Safety
+ * `builder` is NULL or a live builder; `value` is a valid `dp_str`.
+ */
+DP_MUST_USE
+struct dp_error *dp_data_streams_builder_set_env(struct dp_data_streams_builder *builder,
+                                                 struct dp_str value);
+
+/**
+ * The application version (payload field `Version`). Copied.
+ *
+ * # Safety
+ * `builder` is NULL or a live builder; `value` is a valid `dp_str`.
+ */
+DP_MUST_USE
+struct dp_error *dp_data_streams_builder_set_app_version(struct dp_data_streams_builder *builder,
+                                                         struct dp_str value);
+
+/**
+ * The tracer language (`Lang`, `Datadog-Meta-Lang`), e.g. `cpp`. Copied.
+ *
+ * # Safety
+ * `builder` is NULL or a live builder; `value` is a valid `dp_str`.
+ */
+DP_MUST_USE
+struct dp_error *dp_data_streams_builder_set_language(struct dp_data_streams_builder *builder,
+                                                      struct dp_str value);
+
+/**
+ * The language version (`Datadog-Meta-Lang-Version`; empty: not sent). Copied.
+ *
+ * # Safety
+ * `builder` is NULL or a live builder; `value` is a valid `dp_str`.
+ */
+DP_MUST_USE
+struct dp_error *dp_data_streams_builder_set_language_version(struct dp_data_streams_builder *builder,
+                                                              struct dp_str value);
+
+/**
+ * The tracer version (`TracerVersion`, `Datadog-Meta-Tracer-Version`). Copied.
+ *
+ * # Safety
+ * `builder` is NULL or a live builder; `value` is a valid `dp_str`.
+ */
+DP_MUST_USE
+struct dp_error *dp_data_streams_builder_set_tracer_version(struct dp_data_streams_builder *builder,
+                                                            struct dp_str value);
+
+/**
+ * The container id, sent as `Datadog-Container-ID`; empty for none. Copied.
+ *
+ * # Safety
+ * `builder` is NULL or a live builder; `value` is a valid `dp_str`.
+ */
+DP_MUST_USE
+struct dp_error *dp_data_streams_builder_set_container_id(struct dp_data_streams_builder *builder,
+                                                          struct dp_str value);
+
+/**
+ * The Datadog test agent's session token, sent as `X-Datadog-Test-Session-Token`; empty for
+ * none. Copied.
+ *
+ * # Safety
+ * `builder` is NULL or a live builder; `value` is a valid `dp_str`.
+ */
+DP_MUST_USE
+struct dp_error *dp_data_streams_builder_set_test_session_token(struct dp_data_streams_builder *builder,
+                                                                struct dp_str value);
+
+/**
+ * Adds an HTTP header sent with every payload (copied; checked by build).
+ *
+ * # Safety
+ * `builder` is NULL or a live builder; `name` and `value` are valid `dp_str`s.
+ */
+DP_MUST_USE
+struct dp_error *dp_data_streams_builder_add_header(struct dp_data_streams_builder *builder,
+                                                    struct dp_str name,
+                                                    struct dp_str value);
+
+/**
+ * Adds a process tag (`key:value`), sent in the payload's `ProcessTags`. Copied.
+ *
+ * # Safety
+ * `builder` is NULL or a live builder; `tag` is a valid `dp_str`.
+ */
+DP_MUST_USE
+struct dp_error *dp_data_streams_builder_add_process_tag(struct dp_data_streams_builder *builder,
+                                                         struct dp_str tag);
+
+/**
+ * Whether process tags are also part of the pathway hash (default false; every service of a
+ * pathway must agree).
+ *
+ * # Safety
+ * `builder` is NULL or a live builder.
+ */
+DP_MUST_USE
+struct dp_error *dp_data_streams_builder_set_hash_process_tags(struct dp_data_streams_builder *builder,
+                                                               bool enabled);
+
+/**
+ * How often the background thread sends the complete buckets, in milliseconds (default
+ * 10000). 0: no background thread; only `dp_data_streams_flush` and `dp_data_streams_shutdown`
+ * send.
+ *
+ * # Safety
+ * `builder` is NULL or a live builder.
+ */
+DP_MUST_USE
+struct dp_error *dp_data_streams_builder_set_flush_interval(struct dp_data_streams_builder *builder,
+                                                            uint64_t interval_ms);
+
+/**
+ * The bucket duration in milliseconds (default 10000, as everywhere in data streams; values
+ * under 1 are raised to 1). Change it only for tests.
+ *
+ * # Safety
+ * `builder` is NULL or a live builder.
+ */
+DP_MUST_USE
+struct dp_error *dp_data_streams_builder_set_bucket_duration(struct dp_data_streams_builder *builder,
+                                                             uint64_t duration_ms);
+
+/**
+ * Timeout of one connection attempt to the agent, in milliseconds (0 is rejected by build).
+ *
+ * # Safety
+ * `builder` is NULL or a live builder.
+ */
+DP_MUST_USE
+struct dp_error *dp_data_streams_builder_set_connect_timeout(struct dp_data_streams_builder *builder,
+                                                             uint64_t timeout_ms);
+
+/**
+ * Timeout of one request to the agent, answer included, in milliseconds (0 is rejected by
+ * build).
+ *
+ * # Safety
+ * `builder` is NULL or a live builder.
+ */
+DP_MUST_USE
+struct dp_error *dp_data_streams_builder_set_request_timeout(struct dp_data_streams_builder *builder,
+                                                             uint64_t timeout_ms);
+
+/**
+ * Records a checkpoint now: a message of `payload_size` bytes (negative counts as 0) seen at
+ * this hop, described by the `n` edge tags at `edge_tags` (`direction:in|out`, `type:kafka`,
+ * `topic:orders`, ...; each copied as needed, order does not matter), following `parent` (the
+ * message's context; NULL starts a new pathway). `*out` receives the new context: inject it
+ * into what is sent next, or use it as the parent of what follows. Never does I/O.
+ *
+ * Errors: `DP_STATUS_NULL_ARGUMENT`, `DP_STATUS_INVALID_UTF8` (the message names
+ * `edge_tags[i]`). On error `*out` is not written and nothing is recorded. Thread-safe.
+ *
+ * # Safety
+ * `ds` is NULL or live; `parent` is NULL or a live context; `edge_tags` points to `n` valid
+ * views (NULL allowed when `n` is 0); `out` is NULL or valid for a write.
+ */
+DP_MUST_USE
+struct dp_error *dp_data_streams_set_checkpoint(const struct dp_data_streams *ds,
+                                                const struct dp_pathway_context *parent,
+                                                const struct dp_str *edge_tags,
+                                                size_t n,
+                                                int64_t payload_size,
+                                                struct dp_pathway_context **out);
+
+/**
+ * `dp_data_streams_set_checkpoint` at `now_ns` (ns since the Unix epoch) instead of now: for
+ * tracers that know when the message was seen, and for tests.
+ *
+ * # Safety
+ * As `dp_data_streams_set_checkpoint`.
+ */
+DP_MUST_USE
+struct dp_error *dp_data_streams_set_checkpoint_at(const struct dp_data_streams *ds,
+                                                   const struct dp_pathway_context *parent,
+                                                   const struct dp_str *edge_tags,
+                                                   size_t n,
+                                                   int64_t payload_size,
+                                                   int64_t now_ns,
+                                                   struct dp_pathway_context **out);
+
+/**
+ * The checkpoint of a Kafka produce, in one call: edge tags `direction:out`, `topic:<topic>`,
+ * `type:kafka` and `kafka_cluster_id:<cluster_id>` (left out when empty), following `parent`
+ * (NULL: a new pathway; when this produce follows a consume, pass the consume's context).
+ *
+ * `payload_size` is the message as built without the context header: key + value + the other
+ * headers (keys and values). The context header the caller injects next
+ * (`dd-pathway-ctx-base64` and the base64 text of `*out`, e.g. with
+ * `dp_pathway_context_inject_kafka`) is added to it. `*out` receives the context to inject.
+ * Thread-safe; never does I/O.
+ *
+ * # Safety
+ * `ds` is NULL or live; `parent` is NULL or a live context; `topic` and `cluster_id` are valid
+ * views; `out` is NULL or valid for a write.
+ */
+DP_MUST_USE
+struct dp_error *dp_data_streams_kafka_produce(const struct dp_data_streams *ds,
+                                               const struct dp_pathway_context *parent,
+                                               struct dp_str topic,
+                                               struct dp_str cluster_id,
+                                               int64_t payload_size,
+                                               struct dp_pathway_context **out);
+
+/**
+ * The checkpoint of a Kafka consume, in one call: edge tags `direction:in`, `group:<group>`
+ * (left out when empty), `topic:<topic>`, `type:kafka` and `kafka_cluster_id:<cluster_id>`
+ * (left out when empty), following `ctx`, the context extracted from the message's headers
+ * (NULL: the message carried none; the pathway starts here). `payload_size` is the message as
+ * received: key + value + every header. `*out` receives the context of the work that follows
+ * (the parent of what it produces). Thread-safe; never does I/O.
+ *
+ * # Safety
+ * `ds` is NULL or live; `ctx` is NULL or a live context; the views are valid; `out` is NULL
+ * or valid for a write.
+ */
+DP_MUST_USE
+struct dp_error *dp_data_streams_kafka_consume(const struct dp_data_streams *ds,
+                                               const struct dp_pathway_context *ctx,
+                                               struct dp_str topic,
+                                               struct dp_str group,
+                                               struct dp_str cluster_id,
+                                               int64_t payload_size,
+                                               struct dp_pathway_context **out);
+
+/**
+ * Records the offset of a message produced to `topic`/`partition` (from the delivery report):
+ * the backlog `type:kafka_produce, topic:, partition:[, kafka_cluster_id:]`; the largest
+ * offset per bucket is reported. `cluster_id` may be empty. Thread-safe; never does I/O.
+ *
+ * # Safety
+ * `ds` is NULL or live; the views are valid.
+ */
+DP_MUST_USE
+struct dp_error *dp_data_streams_track_kafka_produce_offset(const struct dp_data_streams *ds,
+                                                            struct dp_str topic,
+                                                            struct dp_str cluster_id,
+                                                            int32_t partition,
+                                                            int64_t offset);
+
+/**
+ * Records the offset `group` committed on `topic`/`partition` (the next offset it will read):
+ * the backlog `type:kafka_commit, consumer_group:, topic:, partition:[, kafka_cluster_id:]`;
+ * the largest offset per bucket is reported. `cluster_id` may be empty. Thread-safe; never
+ * does I/O.
+ *
+ * # Safety
+ * `ds` is NULL or live; the views are valid.
+ */
+DP_MUST_USE
+struct dp_error *dp_data_streams_track_kafka_commit_offset(const struct dp_data_streams *ds,
+                                                           struct dp_str group,
+                                                           struct dp_str topic,
+                                                           struct dp_str cluster_id,
+                                                           int32_t partition,
+                                                           int64_t offset);
+
+/**
+ * Sends every bucket now, complete or not, waiting at most `timeout_ms` milliseconds (each
+ * request is cut short by it). Errors: `DP_STATUS_TIMEOUT`, `DP_STATUS_NETWORK`,
+ * `DP_STATUS_HTTP`, `DP_STATUS_UNSUPPORTED` (the agent answered 404: it does not support data
+ * streams); the data is dropped either way. Thread-safe.
+ *
+ * # Safety
+ * `ds` is NULL or live.
+ */
+DP_MUST_USE
+struct dp_error *dp_data_streams_flush(const struct dp_data_streams *ds,
+                                       uint64_t timeout_ms);
+
+/**
+ * Stops aggregating, sends what is left and stops the background thread, all within
+ * `timeout_ms` milliseconds. Later checkpoints still return contexts but are not recorded.
+ * Calling it again does nothing. Errors as `dp_data_streams_flush`. Thread-safe.
+ *
+ * # Safety
+ * `ds` is NULL or live.
+ */
+DP_MUST_USE
+struct dp_error *dp_data_streams_shutdown(const struct dp_data_streams *ds,
+                                          uint64_t timeout_ms);
+
+/**
+ * Frees data streams. Never blocks on I/O: what was not sent (call `dp_data_streams_shutdown`
+ * first to send it) is dropped, and the background thread exits by itself after the request it
+ * may be in. NULL is a no-op.
+ *
+ * # Safety
+ * `ds` is NULL or live, no other thread uses it, and it was not freed before.
+ */
+void dp_data_streams_free(struct dp_data_streams *ds);
+
+/**
+ * The service checkpoints are attributed to. The view is UTF-8 (not NUL-terminated) and valid
+ * until `dp_data_streams_free(ds)`; `{NULL, 0}` when `ds` is NULL.
+ *
+ * # Safety
+ * `ds` is NULL or live.
+ */
+struct dp_str dp_data_streams_service(const struct dp_data_streams *ds);
+
+/**
+ * One counter since `ds` was created (`which`: a `DP_DATA_STREAMS_STAT_*` value); 0 for NULL
+ * or an unknown counter. Thread-safe.
+ *
+ * # Safety
+ * `ds` is NULL or live.
+ */
+uint64_t dp_data_streams_stat(const struct dp_data_streams *ds, dp_data_streams_stat which);
+
+/**
+ * A context with the given pathway hash, pathway start and edge start (ns since the Unix
+ * epoch); for tracers that keep the fields themselves, and tests. Free with
+ * `dp_pathway_context_free`. Never NULL unless the library panicked.
+ */
+struct dp_pathway_context *dp_pathway_context_new(uint64_t hash,
+                                                  int64_t pathway_start_ns,
+                                                  int64_t edge_start_ns);
+
+/**
+ * Frees a context. NULL is a no-op.
+ *
+ * # Safety
+ * `ctx` is NULL or a live context, not freed before, no longer used by another thread.
+ */
+void dp_pathway_context_free(struct dp_pathway_context *ctx);
+
+/**
+ * The pathway hash (unsigned 64-bit, as in the payloads); 0 when `ctx` is NULL.
+ *
+ * # Safety
+ * `ctx` is NULL or a live context.
+ */
+uint64_t dp_pathway_context_hash(const struct dp_pathway_context *ctx);
+
+/**
+ * When the pathway started (its first checkpoint), ns since the Unix epoch (a decoded context
+ * carries ms: the value is a multiple of 1000000); 0 when `ctx` is NULL.
+ *
+ * # Safety
+ * `ctx` is NULL or a live context.
+ */
+int64_t dp_pathway_context_pathway_start_ns(const struct dp_pathway_context *ctx);
+
+/**
+ * When the previous checkpoint happened (the start of the current edge), ns since the Unix
+ * epoch (a multiple of 1000000 for a decoded context); 0 when `ctx` is NULL.
+ *
+ * # Safety
+ * `ctx` is NULL or a live context.
+ */
+int64_t dp_pathway_context_edge_start_ns(const struct dp_pathway_context *ctx);
+
+/**
+ * Writes the base64 text of `ctx` (what travels under `dd-pathway-ctx-base64`) and a NUL
+ * terminator into `buf`, which holds `buf_len` bytes (`DP_PATHWAY_CONTEXT_BASE64_CAPACITY`
+ * always fits), and its length without the NUL into `*len` when `len` is not NULL. A buffer
+ * too small is `DP_STATUS_INVALID_ARGUMENT` (nothing written). Thread-safe.
+ *
+ * # Safety
+ * `ctx` is NULL or live; `buf` is NULL or writable for `buf_len` bytes; `len` is NULL or valid
+ * for a write.
+ */
+DP_MUST_USE
+struct dp_error *dp_pathway_context_encode_base64(const struct dp_pathway_context *ctx,
+                                                  char *buf,
+                                                  size_t buf_len,
+                                                  size_t *len);
+
+/**
+ * Writes the binary form of `ctx` (8 bytes of hash, then two varints; what the legacy key
+ * `dd-pathway-ctx` carries) into `buf`, which holds `buf_len` bytes
+ * (`DP_PATHWAY_CONTEXT_ENCODED_CAPACITY` always fits), and its length into `*len`. A buffer
+ * too small is `DP_STATUS_INVALID_ARGUMENT` (nothing written). Thread-safe.
+ *
+ * # Safety
+ * `ctx` is NULL or live; `buf` is NULL or writable for `buf_len` bytes; `len` is NULL or valid
+ * for a write.
+ */
+DP_MUST_USE
+struct dp_error *dp_pathway_context_encode(const struct dp_pathway_context *ctx,
+                                           uint8_t *buf,
+                                           size_t buf_len,
+                                           size_t *len);
+
+/**
+ * Decodes the base64 text of a context (standard alphabet, padding optional). Forgiving: empty
+ * input, bad base64, the URL-safe alphabet or a truncated context are "no context": `*out` is
+ * set to NULL and NULL (success) is returned. Only a NULL `out` or a `{NULL, len > 0}` view is
+ * an error. Free a non-NULL result with `dp_pathway_context_free`.
+ *
+ * # Safety
+ * `text` is a valid view; `out` is NULL or valid for a write.
+ */
+DP_MUST_USE
+struct dp_error *dp_pathway_context_decode_base64(struct dp_bytes text,
+                                                  struct dp_pathway_context **out);
+
+/**
+ * Decodes the binary form of a context. Forgiving like `dp_pathway_context_decode_base64`:
+ * fewer than 8 bytes or a truncated varint give `*out = NULL` and success; bytes after the two
+ * varints are ignored.
+ *
+ * # Safety
+ * `bytes` is a valid view; `out` is NULL or valid for a write.
+ */
+DP_MUST_USE
+struct dp_error *dp_pathway_context_decode(struct dp_bytes bytes,
+                                           struct dp_pathway_context **out);
+
+/**
+ * Fan-in: the context to carry on when one piece of work consumed several messages. Of the
+ * `n` contexts at `contexts` (NULL elements, messages without a context, are skipped) it picks
+ * the one whose pathway started first (ties: the earlier edge start, then the lower hash), so
+ * the reported pathway latency covers the oldest input. `*out` receives a new copy of it, or
+ * NULL when there was none (no error). Thread-safe.
+ *
+ * # Safety
+ * `contexts` points to `n` pointers (NULL allowed when `n` is 0), each NULL or a live context;
+ * `out` is NULL or valid for a write.
+ */
+DP_MUST_USE
+struct dp_error *dp_pathway_context_merge(const struct dp_pathway_context *const *contexts,
+                                          size_t n,
+                                          struct dp_pathway_context **out);
+
+/**
+ * The carrier key under which a pathway context travels as base64 text:
+ * `dd-pathway-ctx-base64` (a Kafka header, an HTTP header, a message attribute). The only key
+ * the library writes. Static text, NUL-terminated (the NUL is not counted in `len`).
+ */
+struct dp_str dp_pathway_context_key(void);
+
+/**
+ * The legacy carrier key `dd-pathway-ctx`, whose value is the binary context: read by the
+ * extractors, never written. Static text, NUL-terminated (the NUL is not counted in `len`).
+ */
+struct dp_str dp_pathway_context_legacy_key(void);
+
+/**
+ * Injects `ctx` into any carrier: calls `set(user_data, "dd-pathway-ctx-base64", base64 text)`
+ * once, on this thread, before returning (see `dp_carrier_set`). Thread-safe.
+ *
+ * # Safety
+ * `ctx` is NULL or live; `set` is NULL or a function safe to call with `user_data` as
+ * documented.
+ */
+DP_MUST_USE
+struct dp_error *dp_pathway_context_inject(const struct dp_pathway_context *ctx,
+                                           dp_carrier_set set,
+                                           void *user_data);
+
+/**
+ * Extracts a context from any carrier: asks `get(user_data, key, &value)` for
+ * `dd-pathway-ctx-base64`, then, when that is missing or does not decode, for the legacy
+ * binary key `dd-pathway-ctx` (see `dp_carrier_get`: on this thread, during
+ * this call, never concurrently). `*out` receives the context, or NULL when the carrier has
+ * none that decodes (no error). Thread-safe.
+ *
+ * # Safety
+ * `get` is NULL or a function safe to call with `user_data` as documented; `out` is NULL or
+ * valid for a write.
+ */
+DP_MUST_USE
+struct dp_error *dp_pathway_context_extract(dp_carrier_get get,
+                                            void *user_data,
+                                            struct dp_pathway_context **out);
+
+/**
+ * Injects `ctx` into a Kafka header list the caller owns: `headers` holds `*n` headers and room
+ * for `capacity`. The header with key `dd-pathway-ctx-base64` is replaced (the last one, if
+ * repeated), else one is appended and `*n` incremented. The new header's key points to static
+ * text and its value into `value_buf` (`value_buf_len` bytes,
+ * `DP_PATHWAY_CONTEXT_BASE64_CAPACITY` always fits; the text is NUL-terminated there): keep
+ * `value_buf` alive as long as the header. Errors (nothing written): a full list or a buffer
+ * too small (`DP_STATUS_INVALID_ARGUMENT`), `DP_STATUS_NULL_ARGUMENT`, `DP_STATUS_INVALID_UTF8`
+ * (a key of the list). Thread-safe.
+ *
+ * # Safety
+ * `ctx` is NULL or live; `headers` is NULL or writable for `capacity` elements of which the first
+ * `*n` are valid; `n` is NULL or valid for reads and writes; `value_buf` is NULL or writable for
+ * `value_buf_len` bytes.
+ */
+DP_MUST_USE
+struct dp_error *dp_pathway_context_inject_kafka(const struct dp_pathway_context *ctx,
+                                                 struct dp_kafka_header *headers,
+                                                 size_t *n,
+                                                 size_t capacity,
+                                                 char *value_buf,
+                                                 size_t value_buf_len);
+
+/**
+ * Extracts a context from the `n` Kafka headers at `headers` (keys compared exactly; of
+ * repeated keys the last wins; `dd-pathway-ctx-base64` is preferred, the legacy binary key
+ * is the fallback). `*out` receives the context, or NULL when there is none that decodes (no
+ * error). Thread-safe.
+ *
+ * # Safety
+ * `headers` points to `n` valid headers (NULL allowed when `n` is 0); `out` is NULL or valid
+ * for a write.
+ */
+DP_MUST_USE
+struct dp_error *dp_pathway_context_extract_kafka(const struct dp_kafka_header *headers,
+                                                  size_t n,
+                                                  struct dp_pathway_context **out);
+
+/**
+ * Injects `ctx` into an HTTP header list the caller owns, like
+ * `dp_pathway_context_inject_kafka`: the header named `dd-pathway-ctx-base64` in any case is
+ * replaced, else one is appended; the value points into `value_buf`. Thread-safe.
+ *
+ * # Safety
+ * As `dp_pathway_context_inject_kafka`, with `dp_http_header` elements.
+ */
+DP_MUST_USE
+struct dp_error *dp_pathway_context_inject_http(const struct dp_pathway_context *ctx,
+                                                struct dp_http_header *headers,
+                                                size_t *n,
+                                                size_t capacity,
+                                                char *value_buf,
+                                                size_t value_buf_len);
+
+/**
+ * Extracts a context from the `n` HTTP headers at `headers` (names compared case-insensitively;
+ * of repeated names the last wins; values need not be UTF-8). `*out` receives the context, or
+ * NULL when there is none that decodes (no error). Thread-safe.
+ *
+ * # Safety
+ * `headers` points to `n` valid headers (NULL allowed when `n` is 0); `out` is NULL or valid
+ * for a write.
+ */
+DP_MUST_USE
+struct dp_error *dp_pathway_context_extract_http(const struct dp_http_header *headers,
+                                                 size_t n,
+                                                 struct dp_pathway_context **out);
 
 /**
  * Panics inside the library on purpose, so a binding can test its handling of `DP_STATUS_PANIC`.

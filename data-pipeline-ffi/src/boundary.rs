@@ -77,6 +77,7 @@ neutral_output! {
     u16 => 0,
     u32 => 0,
     u64 => 0,
+    i64 => 0,
     usize => 0,
     f64 => 0.0,
     dp_str => dp_str::EMPTY,
@@ -152,6 +153,7 @@ mod tests {
         assert!(run(|| -> *const u8 { panic!("x") }).is_null());
         assert_eq!(run(|| -> u32 { panic!("x") }), 0);
         assert_eq!(run(|| -> u64 { panic!("x") }), 0);
+        assert_eq!(run(|| -> i64 { panic!("x") }), 0);
         assert_eq!(run(|| -> u16 { panic!("x") }), 0);
         assert_eq!(run(|| -> usize { panic!("x") }), 0);
         assert_eq!(run(|| -> f64 { panic!("x") }), 0.0);

@@ -10,7 +10,7 @@
 //!
 //! One module per concern or handle: [`error`], [`boundary`], [`slice`], [`version`], [`log`],
 //! [`exporter_builder`], [`exporter`], [`response`], [`span`] (spans, links, events), [`trace`]
-//! (trace chunks), [`debug`].
+//! (trace chunks), [`datastreams`] (Data Streams Monitoring, pathway contexts, carriers), [`debug`].
 
 #![deny(missing_docs)]
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -19,6 +19,7 @@
 
 #[macro_use]
 pub mod boundary;
+pub mod datastreams;
 pub mod debug;
 pub mod error;
 pub mod exporter;
