@@ -317,7 +317,7 @@ typedef struct dp_str {
 /**
  * A counter of `dp_data_streams_stat`: one of the `DP_DATA_STREAMS_STAT_*` values.
  */
-typedef uint32_t dp_data_streams_stat;
+typedef uint32_t dp_data_streams_stat_id;
 
 /**
  * Borrowed binary data: `len` bytes at `ptr`.
@@ -884,7 +884,7 @@ struct dp_str dp_data_streams_service(const struct dp_data_streams *ds);
  * # Safety
  * `ds` is NULL or live.
  */
-uint64_t dp_data_streams_stat(const struct dp_data_streams *ds, dp_data_streams_stat which);
+uint64_t dp_data_streams_stat(const struct dp_data_streams *ds, dp_data_streams_stat_id which);
 
 /**
  * A context with the given pathway hash, pathway start and edge start (ns since the Unix

@@ -123,21 +123,21 @@ pub type dp_carrier_set =
     Option<unsafe extern "C" fn(user_data: *mut c_void, key: dp_str, value: dp_str)>;
 
 /// A counter of `dp_data_streams_stat`: one of the `DP_DATA_STREAMS_STAT_*` values.
-pub type dp_data_streams_stat = u32;
+pub type dp_data_streams_stat_id = u32;
 /// Checkpoints recorded.
-pub const DP_DATA_STREAMS_STAT_CHECKPOINTS: dp_data_streams_stat = 0;
+pub const DP_DATA_STREAMS_STAT_CHECKPOINTS: dp_data_streams_stat_id = 0;
 /// Checkpoints not aggregated (group limit reached, or after shutdown).
-pub const DP_DATA_STREAMS_STAT_DROPPED_POINTS: dp_data_streams_stat = 1;
+pub const DP_DATA_STREAMS_STAT_DROPPED_POINTS: dp_data_streams_stat_id = 1;
 /// Payloads the agent accepted.
-pub const DP_DATA_STREAMS_STAT_PAYLOADS_SENT: dp_data_streams_stat = 2;
+pub const DP_DATA_STREAMS_STAT_PAYLOADS_SENT: dp_data_streams_stat_id = 2;
 /// Payloads that failed (network error, timeout, HTTP error other than 404).
-pub const DP_DATA_STREAMS_STAT_SEND_ERRORS: dp_data_streams_stat = 3;
+pub const DP_DATA_STREAMS_STAT_SEND_ERRORS: dp_data_streams_stat_id = 3;
 /// 404 answers: the agent does not support data streams (older than 7.34).
-pub const DP_DATA_STREAMS_STAT_AGENT_TOO_OLD: dp_data_streams_stat = 4;
+pub const DP_DATA_STREAMS_STAT_AGENT_TOO_OLD: dp_data_streams_stat_id = 4;
 /// Payloads dropped without sending while backing off after a 404.
-pub const DP_DATA_STREAMS_STAT_PAYLOADS_DROPPED: dp_data_streams_stat = 5;
+pub const DP_DATA_STREAMS_STAT_PAYLOADS_DROPPED: dp_data_streams_stat_id = 5;
 /// Buckets flushed.
-pub const DP_DATA_STREAMS_STAT_BUCKETS_FLUSHED: dp_data_streams_stat = 6;
+pub const DP_DATA_STREAMS_STAT_BUCKETS_FLUSHED: dp_data_streams_stat_id = 6;
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
@@ -944,7 +944,7 @@ pub unsafe extern "C" fn dp_data_streams_service(ds: *const dp_data_streams) -> 
 #[no_mangle]
 pub unsafe extern "C" fn dp_data_streams_stat(
     ds: *const dp_data_streams,
-    which: dp_data_streams_stat,
+    which: dp_data_streams_stat_id,
 ) -> u64 {
     boundary! {
         // SAFETY: forwarded contract.
