@@ -35,6 +35,7 @@ from .errors import (
     UnsupportedError,
 )
 from .exporter import OPTIONS, Exporter, ExporterBuilder, Format, Response
+from .datastreams import DataStreams, PathwayContext
 from .logs import TRACE, LogLevel, log_to_logging, set_log_callback
 from .span import Span, SpanEvent, SpanLink, Trace
 
@@ -65,6 +66,8 @@ __all__ = [
     "SpanLink",
     "SpanEvent",
     "Trace",
+    "DataStreams",
+    "PathwayContext",
     "set_log_callback",
     "log_to_logging",
     "LogLevel",

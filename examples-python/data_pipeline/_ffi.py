@@ -484,3 +484,124 @@ __all__ = [name for name in globals() if name.startswith(("dp_", "DP_"))] + [
     "to_name",
     "to_bytes",
 ]
+
+
+# =====================================================================================================
+# Data streams (data_pipeline.datastreams): dp_data_streams*, dp_pathway_context*, carriers.
+# One block, kept at the end of the file: its own types, macros and declarations, added to
+# DECLARATIONS (so tests/test_drift.py checks them against the header) and declared on the library.
+# =====================================================================================================
+
+DP_PATHWAY_CONTEXT_BASE64_CAPACITY = 37
+DP_PATHWAY_CONTEXT_ENCODED_CAPACITY = 26
+
+DP_DATA_STREAMS_STAT_CHECKPOINTS = 0
+DP_DATA_STREAMS_STAT_DROPPED_POINTS = 1
+DP_DATA_STREAMS_STAT_PAYLOADS_SENT = 2
+DP_DATA_STREAMS_STAT_SEND_ERRORS = 3
+DP_DATA_STREAMS_STAT_AGENT_TOO_OLD = 4
+DP_DATA_STREAMS_STAT_PAYLOADS_DROPPED = 5
+DP_DATA_STREAMS_STAT_BUCKETS_FLUSHED = 6
+
+
+class dp_data_streams(Structure):
+    """Opaque ``struct dp_data_streams``."""
+
+
+class dp_data_streams_builder(Structure):
+    """Opaque ``struct dp_data_streams_builder``."""
+
+
+class dp_pathway_context(Structure):
+    """Opaque ``struct dp_pathway_context``."""
+
+
+class dp_kafka_header(Structure):
+    """``struct dp_kafka_header {dp_str key; dp_bytes value;}``."""
+
+    _fields_ = [("key", dp_str), ("value", dp_bytes)]
+
+
+class dp_http_header(Structure):
+    """``struct dp_http_header {dp_str name; dp_str value;}``."""
+
+    _fields_ = [("name", dp_str), ("value", dp_str)]
+
+
+dp_data_streams_stat_id = c_uint32
+dp_carrier_set = CFUNCTYPE(None, c_void_p, dp_str, dp_str)
+dp_carrier_get = CFUNCTYPE(c_bool, c_void_p, dp_str, P(dp_bytes))
+
+_DSB = P(dp_data_streams_builder)
+_DS = P(dp_data_streams)
+_PC = P(dp_pathway_context)
+
+DATA_STREAMS_DECLARATIONS: Dict[str, Tuple[Any, List[Any]]] = {
+    "dp_data_streams_builder_new": (_DSB, []),
+    "dp_data_streams_builder_new_from_exporter": (ERR, [P(dp_exporter), P(_DSB)]),
+    "dp_data_streams_builder_free": (None, [_DSB]),
+    "dp_data_streams_builder_build": (ERR, [_DSB, P(_DS)]),
+    "dp_data_streams_new_from_exporter": (ERR, [P(dp_exporter), P(_DS)]),
+    "dp_data_streams_builder_set_url": (ERR, [_DSB, dp_str]),
+    "dp_data_streams_builder_set_service": (ERR, [_DSB, dp_str]),
+    "dp_data_streams_builder_set_env": (ERR, [_DSB, dp_str]),
+    "dp_data_streams_builder_set_app_version": (ERR, [_DSB, dp_str]),
+    "dp_data_streams_builder_set_language": (ERR, [_DSB, dp_str]),
+    "dp_data_streams_builder_set_language_version": (ERR, [_DSB, dp_str]),
+    "dp_data_streams_builder_set_tracer_version": (ERR, [_DSB, dp_str]),
+    "dp_data_streams_builder_set_container_id": (ERR, [_DSB, dp_str]),
+    "dp_data_streams_builder_set_test_session_token": (ERR, [_DSB, dp_str]),
+    "dp_data_streams_builder_add_header": (ERR, [_DSB, dp_str, dp_str]),
+    "dp_data_streams_builder_add_process_tag": (ERR, [_DSB, dp_str]),
+    "dp_data_streams_builder_set_hash_process_tags": (ERR, [_DSB, c_bool]),
+    "dp_data_streams_builder_set_flush_interval": (ERR, [_DSB, c_uint64]),
+    "dp_data_streams_builder_set_bucket_duration": (ERR, [_DSB, c_uint64]),
+    "dp_data_streams_builder_set_connect_timeout": (ERR, [_DSB, c_uint64]),
+    "dp_data_streams_builder_set_request_timeout": (ERR, [_DSB, c_uint64]),
+    "dp_data_streams_set_checkpoint": (ERR, [_DS, _PC, P(dp_str), c_size_t, c_int64, P(_PC)]),
+    "dp_data_streams_set_checkpoint_at": (
+        ERR,
+        [_DS, _PC, P(dp_str), c_size_t, c_int64, c_int64, P(_PC)],
+    ),
+    "dp_data_streams_kafka_produce": (ERR, [_DS, _PC, dp_str, dp_str, c_int64, P(_PC)]),
+    "dp_data_streams_kafka_consume": (ERR, [_DS, _PC, dp_str, dp_str, dp_str, c_int64, P(_PC)]),
+    "dp_data_streams_track_kafka_produce_offset": (ERR, [_DS, dp_str, dp_str, c_int32, c_int64]),
+    "dp_data_streams_track_kafka_commit_offset": (
+        ERR,
+        [_DS, dp_str, dp_str, dp_str, c_int32, c_int64],
+    ),
+    "dp_data_streams_flush": (ERR, [_DS, c_uint64]),
+    "dp_data_streams_shutdown": (ERR, [_DS, c_uint64]),
+    "dp_data_streams_free": (None, [_DS]),
+    "dp_data_streams_service": (dp_str, [_DS]),
+    "dp_data_streams_stat": (c_uint64, [_DS, dp_data_streams_stat_id]),
+    "dp_pathway_context_new": (_PC, [c_uint64, c_int64, c_int64]),
+    "dp_pathway_context_free": (None, [_PC]),
+    "dp_pathway_context_hash": (c_uint64, [_PC]),
+    "dp_pathway_context_pathway_start_ns": (c_int64, [_PC]),
+    "dp_pathway_context_edge_start_ns": (c_int64, [_PC]),
+    "dp_pathway_context_encode_base64": (ERR, [_PC, c_char_p, c_size_t, P(c_size_t)]),
+    "dp_pathway_context_encode": (ERR, [_PC, P(c_uint8), c_size_t, P(c_size_t)]),
+    "dp_pathway_context_decode_base64": (ERR, [dp_bytes, P(_PC)]),
+    "dp_pathway_context_decode": (ERR, [dp_bytes, P(_PC)]),
+    "dp_pathway_context_merge": (ERR, [P(_PC), c_size_t, P(_PC)]),
+    "dp_pathway_context_key": (dp_str, []),
+    "dp_pathway_context_legacy_key": (dp_str, []),
+    "dp_pathway_context_inject": (ERR, [_PC, dp_carrier_set, c_void_p]),
+    "dp_pathway_context_extract": (ERR, [dp_carrier_get, c_void_p, P(_PC)]),
+    "dp_pathway_context_inject_kafka": (
+        ERR,
+        [_PC, P(dp_kafka_header), P(c_size_t), c_size_t, c_char_p, c_size_t],
+    ),
+    "dp_pathway_context_extract_kafka": (ERR, [P(dp_kafka_header), c_size_t, P(_PC)]),
+    "dp_pathway_context_inject_http": (
+        ERR,
+        [_PC, P(dp_http_header), P(c_size_t), c_size_t, c_char_p, c_size_t],
+    ),
+    "dp_pathway_context_extract_http": (ERR, [P(dp_http_header), c_size_t, P(_PC)]),
+}
+
+DECLARATIONS.update(DATA_STREAMS_DECLARATIONS)
+_declare()  # idempotent for the earlier declarations; raises ImportError if a symbol is missing
+__all__ += [n for n in list(globals()) if n.startswith(("dp_", "DP_")) and n not in __all__]
+__all__.append("DATA_STREAMS_DECLARATIONS")
