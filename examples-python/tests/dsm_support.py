@@ -9,10 +9,16 @@ import base64
 import gzip
 import math
 import struct
+import subprocess
+import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 import msgpack
+import pytest
+
+KAFKA_SH = Path(__file__).resolve().parents[2] / "scripts" / "kafka.sh"
 
 # ---- hashing (shared/spec/dsm.md) ---------------------------------------------------------------
 
@@ -225,3 +231,37 @@ def pipeline_payloads(requests: List[Dict[str, Any]]) -> Payloads:
                 k = (service, tuple(b["Tags"]))
                 backlogs[k] = max(backlogs.get(k, b["Value"]), b["Value"])
     return Payloads(raw, points, backlogs, starts)
+
+
+# ---- a real Kafka broker ------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def kafka(tmp_path_factory: pytest.TempPathFactory):
+    """A real single-node Kafka broker for this module; its bootstrap address."""
+    state = tmp_path_factory.mktemp("kafka")
+    r = subprocess.run([str(KAFKA_SH), "start", str(state)], capture_output=True, text=True, timeout=300)
+    if r.returncode != 0:
+        pytest.fail(f"scripts/kafka.sh start failed (Java 17 and scripts/setup-test-env.sh needed):\n{r.stdout}\n{r.stderr}",
+                    pytrace=False)
+    bootstrap = r.stdout.strip().splitlines()[-1]
+    try:
+        from confluent_kafka import KafkaException
+        from confluent_kafka.admin import AdminClient
+
+        admin = AdminClient({"bootstrap.servers": bootstrap})
+        deadline = time.monotonic() + 90
+        while True:  # the port answers before the broker serves metadata
+            try:
+                if admin.list_topics(timeout=5).brokers:
+                    break
+            except KafkaException:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail("the Kafka broker does not serve metadata", pytrace=False)
+            time.sleep(0.5)
+        yield bootstrap
+    finally:
+        subprocess.run([str(KAFKA_SH), "stop", str(state)], capture_output=True, timeout=120)
+
+

@@ -29,45 +29,18 @@ from typing import Dict, List, Tuple
 import pytest
 
 import data_pipeline as dp
-from dsm_support import Sketch, node_hash, pathway_hash, pipeline_payloads
+from dsm_support import Sketch, kafka, node_hash, pathway_hash, pipeline_payloads  # noqa: F401 (fixture)
 
 confluent_kafka = pytest.importorskip("confluent_kafka", reason="pip install confluent-kafka (scripts/setup-test-env.sh does)")
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition  # noqa: E402
 from confluent_kafka.admin import AdminClient, NewTopic  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
-KAFKA_SH = REPO / "scripts" / "kafka.sh"
 EXAMPLE = REPO / "examples-python" / "examples" / "dsm_kafka.py"
 ENV = "dsm-e2e"
 A, B, C = "dsm-svc-a", "dsm-svc-b", "dsm-svc-c"
 N = 8
 MS = 1_000_000
-
-
-@pytest.fixture(scope="module")
-def kafka(tmp_path_factory: pytest.TempPathFactory):
-    """A real single-node Kafka broker for this module; its bootstrap address."""
-    state = tmp_path_factory.mktemp("kafka")
-    r = subprocess.run([str(KAFKA_SH), "start", str(state)], capture_output=True, text=True, timeout=300)
-    if r.returncode != 0:
-        pytest.fail(f"scripts/kafka.sh start failed (Java 17 and scripts/setup-test-env.sh needed):\n{r.stdout}\n{r.stderr}",
-                    pytrace=False)
-    bootstrap = r.stdout.strip().splitlines()[-1]
-    try:
-        admin = AdminClient({"bootstrap.servers": bootstrap})
-        deadline = time.monotonic() + 90
-        while True:  # the port answers before the broker serves metadata
-            try:
-                if admin.list_topics(timeout=5).brokers:
-                    break
-            except KafkaException:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail("the Kafka broker does not serve metadata", pytrace=False)
-            time.sleep(0.5)
-        yield bootstrap
-    finally:
-        subprocess.run([str(KAFKA_SH), "stop", str(state)], capture_output=True, timeout=120)
 
 
 def create_topics(bootstrap: str, topics: Dict[str, int]) -> None:
