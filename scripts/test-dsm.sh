@@ -64,7 +64,7 @@ ls "$work/examples" | grep '^dsm_' || true
 step "pytest: data streams (binding, HTTP, real Kafka, C examples) with the installed library"
 tests=(test_datastreams.py test_dsm_http.py test_dsm_kafka.py test_dsm_c_examples.py test_drift.py)
 # From a neutral directory; the package from the source tree, the library from the install.
-(cd "$work" && env PYTHONPATH="$root/examples-python" DATA_PIPELINE_LIB="$lib" \
+(cd "$work" && env DP_DSM_KAFKA=1 PYTHONPATH="$root/examples-python" DATA_PIPELINE_LIB="$lib" \
   DP_HEADER="$prefix/include/data-pipeline.h" DP_DSM_C_EXAMPLES="$work/examples" \
   "$py" -m pytest -p no:cacheprovider -q -rs "${tests[@]/#/$root/examples-python/tests/}" \
   ${pytest_args[@]+"${pytest_args[@]}"})

@@ -6,7 +6,8 @@
 ...     dsm.produce("orders", headers, key=b"42", value=payload)
 ...     producer.produce("orders", value=payload, key=b"42", headers=headers)
 ...
->>> ctx = dsm.consume_message(msg, group="billing")         # on the consumer side
+>>> ctx = dsm.consume_message(msg, group="billing")         # on the consumer side, or
+>>> ctx = dsm.consume("orders", "billing", msg.headers(), key=msg.key(), value=msg.value())
 >>> dsm.produce("invoices", out_headers, parent=ctx, value=invoice)
 
 Start it from an exporter's settings with ``DataStreams(exporter=exporter, ...)`` (agent URL, service,
@@ -585,16 +586,18 @@ class DataStreams(Handle):
     def consume(
         self,
         topic: str,
+        group: str,
         headers: Any,
         *,
-        group: str = "",
         key: Any = None,
         value: Any = None,
         payload_size: Optional[int] = None,
         cluster_id: str = "",
     ) -> PathwayContext:
-        """Kafka consume: extract the context from ``headers`` and checkpoint ``direction:in,
-        group:<group>, topic:<topic>, type:kafka[, kafka_cluster_id:]``. The payload size is
+        """Kafka consume of a message of ``topic`` read by consumer group ``group`` (``""``: none):
+        extract the context from ``headers`` (a confluent-kafka header list, a dict, or ``None``) and
+        checkpoint ``direction:in, group:<group>, topic:<topic>, type:kafka[, kafka_cluster_id:]``
+        (``group:`` left out when empty). The payload size is
         ``payload_size``, else key + value + every header. Returns the context of the work that
         follows (pass it as ``parent`` of what it produces)."""
         ctx = PathwayContext.extract_kafka(headers)
@@ -623,8 +626,8 @@ class DataStreams(Handle):
         from it)."""
         return self.consume(
             message.topic(),
+            group,
             message.headers() or [],
-            group=group,
             key=message.key(),
             value=message.value(),
             cluster_id=cluster_id,

@@ -152,7 +152,7 @@ def test_checkpoints_link_and_the_kafka_helpers_count_sizes():
         again = ds.produce("orders", headers, value=b"v")
         assert again.hash == pathway_hash(node_hash("svc-a", "prod", out_tags), p.hash)
         assert len(headers) == 2
-        c = ds.consume("orders", headers, group="billing", cluster_id="c1", value=b"v")
+        c = ds.consume("orders", "billing", headers, cluster_id="c1", value=b"v")
         tags = ["direction:in", "group:billing", "kafka_cluster_id:c1", "topic:orders", "type:kafka"]
         assert c.hash == pathway_hash(node_hash("svc-a", "prod", tags), again.hash)
         assert c.pathway_start_ns // 10**6 == p.pathway_start_ns // 10**6

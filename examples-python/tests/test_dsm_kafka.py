@@ -14,6 +14,9 @@ test-agent session. Then, independently of the library:
   latencies the contexts imply;
 - the produce and commit backlogs equal the broker's offsets (delivery reports, committed offsets,
   high watermarks).
+
+Runs when $DP_DSM_KAFKA=1: scripts/test-dsm.sh sets it (scripts/test-python.sh runs this directory
+three times and would start three JVM brokers).
 """
 
 from __future__ import annotations
@@ -30,6 +33,9 @@ import pytest
 
 import data_pipeline as dp
 from dsm_support import Sketch, kafka, node_hash, pathway_hash, pipeline_payloads  # noqa: F401 (fixture)
+
+pytestmark = pytest.mark.skipif(os.environ.get("DP_DSM_KAFKA") != "1",
+                                reason="DP_DSM_KAFKA=1 not set (scripts/test-dsm.sh sets it; starts a real Kafka broker)")
 
 confluent_kafka = pytest.importorskip("confluent_kafka", reason="pip install confluent-kafka (scripts/setup-test-env.sh does)")
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition  # noqa: E402
