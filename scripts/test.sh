@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of the project on this machine (what CI runs). Installs what it needs first.
 #   scripts/test.sh            everything
-#   scripts/test.sh rust       only the named steps (lint, rust, c_abi, python_binding, ...); see `steps` below
+#   scripts/test.sh rust       only the named steps (lint, rust, c_abi, python_binding, dsm); see `steps` below
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -31,7 +31,12 @@ python_binding() {
   scripts/test-python.sh
 }
 
-steps=(lint rust c_abi python_binding)
+dsm() {
+  step "Data streams end to end: a real Kafka broker and the test agent, Python and C examples"
+  scripts/test-dsm.sh
+}
+
+steps=(lint rust c_abi python_binding dsm)
 [ $# -gt 0 ] && steps=("$@")
 
 scripts/setup-test-env.sh
