@@ -329,3 +329,22 @@ fn v05_404_from_an_agent_that_lists_v05_is_an_error() {
     assert_eq!(err.http_status(), Some(404));
     assert_eq!(server.trace_requests().len(), 1);
 }
+
+#[test]
+fn malformed_payload_on_the_passthrough_path_is_refused_before_sending() {
+    let server = FaultServer::start(vec![]);
+    let ex = exporter(&server.url(), Duration::from_secs(5));
+    let payload = v04_payload(3, 2, 1);
+    for cut in [1, payload.len() / 2, payload.len() - 1] {
+        let err = ex.send(&payload[..cut]).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Decode, "cut at {cut}: {err}");
+        assert!(err.message().contains("at byte"), "{err}");
+    }
+    assert_eq!(
+        server.trace_requests().len(),
+        0,
+        "nothing malformed is sent"
+    );
+    ex.send(&payload).unwrap();
+    assert_eq!(server.trace_requests().len(), 1);
+}

@@ -30,6 +30,9 @@ use crate::span::Traces;
 mod reader;
 pub mod v04;
 pub mod v05;
+mod validate;
+
+pub use validate::validate;
 
 pub use crate::format::Format;
 

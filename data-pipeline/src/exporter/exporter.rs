@@ -232,7 +232,9 @@ impl Exporter {
         let input = self.config.input_format;
         self.run(deadline, |format| {
             if format == input && !self.has_processing() {
-                let traces = codec::count_traces(input, payload)?;
+                // No decode on this path, but malformed input is still refused here (with an
+                // offset) rather than forwarded: a structural walk, no allocation.
+                let traces = codec::validate(input, payload)?;
                 let body = match owned {
                     Some(b) => b.clone(),
                     None => Bytes::copy_from_slice(payload),
