@@ -25,8 +25,10 @@ pub mod format;
 pub mod info;
 pub mod normalize;
 pub mod obfuscate;
+pub mod sample;
 pub mod sketch;
 pub mod span;
+pub mod stats;
 pub mod transport;
 
 pub use error::{Error, ErrorKind, Result};
