@@ -49,6 +49,8 @@ pub struct TracerMetadata {
     pub hostname: String,
     /// Container id (`Datadog-Container-ID`), empty when not in a container.
     pub container_id: String,
+    /// Runtime id of the tracer process (`RuntimeID` of client-side stats payloads).
+    pub runtime_id: String,
 }
 
 /// The complete exporter configuration, as the builder collected it.
@@ -63,6 +65,7 @@ pub(crate) struct ExporterConfig {
     pub send_timeout: Duration,
     pub max_retries: u32,
     pub test_session_token: String,
+    pub stats: crate::stats::StatsConfig,
 }
 
 impl Default for ExporterConfig {
@@ -77,6 +80,7 @@ impl Default for ExporterConfig {
             send_timeout: DEFAULT_SEND_TIMEOUT,
             max_retries: DEFAULT_MAX_RETRIES,
             test_session_token: String::new(),
+            stats: crate::stats::StatsConfig::default(),
         }
     }
 }
@@ -168,6 +172,30 @@ options! {
     max_retries(retries: u32) => |c| c.max_retries = retries;
     /// Test agent session token (`X-Datadog-Test-Session-Token`); empty for none.
     test_session_token(token: impl Into<String>) => |c| c.test_session_token = token.into();
+    /// Runtime id of the tracer process, reported with client-side stats; empty for none.
+    runtime_id(id: impl Into<String>) => |c| c.metadata.runtime_id = id.into();
+    /// Client-side stats and P0 dropping: `Off` (default), `Auto` (while the agent's `/info`
+    /// allows them; the recommended opt-in) or `On` (stats always; P0 dropping still only when
+    /// the agent allows it). See [`crate::stats::stage`].
+    stats(mode: crate::stats::StatsMode) => |c| c.stats.mode = mode;
+    /// Stats bucket size and flush period (default 10 s; whole milliseconds, 1 ms to 1 h).
+    stats_bucket_size(size: std::time::Duration) => |c| c.stats.bucket_size = size;
+    /// Peer tag keys aggregated in addition to those the agent lists in `/info`.
+    stats_peer_tags(keys: impl IntoIterator<Item = impl Into<String>>) => |c| {
+        c.stats.peer_tags_extra = keys.into_iter().map(Into::into).collect()
+    };
+    /// `span.kind` values that make a span eligible for stats, replacing the agent's
+    /// `span_kinds_stats_computed` and the default client/server/producer/consumer (an empty
+    /// list: kinds never make a span eligible).
+    stats_span_kinds(kinds: impl IntoIterator<Item = impl Into<String>>) => |c| {
+        c.stats.span_kinds = Some(kinds.into_iter().map(Into::into).collect())
+    };
+    /// Distinct stats keys per bucket before spans are counted under `tracer_blocked_value`
+    /// (default 7000).
+    stats_max_keys_per_bucket(max: usize) => |c| c.stats.max_keys_per_bucket = max;
+    /// True when the tracer marked top-level spans itself (`_dd.top_level` / `_top_level`), so the
+    /// exporter trusts the marks instead of computing them per chunk (default false).
+    stats_client_computed_top_level(enabled: bool) => |c| c.stats.client_computed_top_level = enabled;
 }
 
 impl ExporterBuilder {
@@ -199,6 +227,7 @@ impl ExporterBuilder {
                 return Err(Error::invalid_argument(format!("{name} must be > 0")));
             }
         }
+        c.stats.validate()?;
         let url = self.resolve_url()?;
         Exporter::new(url, c.clone())
     }
@@ -230,7 +259,14 @@ mod tests {
             .request_timeout(Duration::from_millis(200))
             .send_timeout(Duration::from_millis(300))
             .max_retries(1)
-            .test_session_token("tok");
+            .test_session_token("tok")
+            .runtime_id("rid")
+            .stats(crate::stats::StatsMode::On)
+            .stats_bucket_size(Duration::from_secs(2))
+            .stats_peer_tags(["db.name"])
+            .stats_span_kinds(vec!["server".to_string()])
+            .stats_max_keys_per_bucket(10)
+            .stats_client_computed_top_level(true);
         let expected = [
             "url",
             "url_from_env",
@@ -250,6 +286,13 @@ mod tests {
             "send_timeout",
             "max_retries",
             "test_session_token",
+            "runtime_id",
+            "stats",
+            "stats_bucket_size",
+            "stats_peer_tags",
+            "stats_span_kinds",
+            "stats_max_keys_per_bucket",
+            "stats_client_computed_top_level",
         ];
         assert_eq!(ExporterBuilder::OPTIONS, expected);
         let c = &b.config;
@@ -258,6 +301,15 @@ mod tests {
         assert_eq!(c.output_format, Format::V05);
         assert_eq!(c.send_timeout, Duration::from_millis(300));
         assert_eq!(c.test_session_token, "tok");
+        assert_eq!(c.metadata.runtime_id, "rid");
+        assert_eq!(c.stats.mode, crate::stats::StatsMode::On);
+        assert_eq!(c.stats.peer_tags_extra, ["db.name"]);
+        assert_eq!(
+            c.stats.span_kinds.as_deref(),
+            Some(&["server".to_string()][..])
+        );
+        assert_eq!(c.stats.max_keys_per_bucket, 10);
+        assert!(c.stats.client_computed_top_level);
     }
 
     #[test]
@@ -291,6 +343,11 @@ mod tests {
             .build()
             .unwrap_err();
         assert_eq!(err.kind(), crate::ErrorKind::InvalidArgument);
+        let err = ExporterBuilder::new()
+            .stats_max_keys_per_bucket(0)
+            .build()
+            .unwrap_err();
+        assert!(err.message().contains("stats_max_keys_per_bucket"), "{err}");
         assert!(ExporterBuilder::new().build().is_ok());
     }
 }

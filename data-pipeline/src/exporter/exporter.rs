@@ -2,9 +2,13 @@
 
 use super::builder::ExporterConfig;
 use super::codec::{self, Format};
-use super::response::AgentResponse;
+use super::response::{AgentResponse, RatesByService};
 use super::TracerMetadata;
 use crate::info::{AgentInfo, InfoState, AGENT_STATE_HEADER, INFO_PATH};
+use crate::sample::DroppedP0;
+use crate::stats::flusher::PayloadMeta;
+use crate::stats::stage::{add_stats_headers, StageSetup};
+use crate::stats::{StatsStage, StatsState};
 use crate::transport::retry::{classify_status, parse_retry_after, Jitter, RetryPolicy, Verdict};
 use crate::transport::{AgentUrl, HttpResponse, Transport};
 use crate::{Error, ErrorKind, Result, Trace, Traces};
@@ -14,7 +18,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Request header carrying the number of traces in the payload.
 pub const TRACE_COUNT_HEADER: &str = "x-datadog-trace-count";
@@ -27,6 +31,8 @@ struct Prepared {
     body: Bytes,
     format: Format,
     traces: usize,
+    /// Set when client-side stats were computed for it: what P0 dropping removed (headers).
+    stats: Option<DroppedP0>,
 }
 
 /// Sends trace payloads to one agent.
@@ -54,6 +60,10 @@ pub struct Exporter {
     info: Arc<Mutex<InfoState>>,
     /// Set once v0.5 turned out unavailable (logged once).
     v05_unavailable: AtomicBool,
+    /// Client-side stats and P0 dropping (`None` when configured off).
+    stats: Option<StatsStage>,
+    /// `rate_by_service` of the last response that carried rates.
+    rates: Mutex<Arc<RatesByService>>,
 }
 
 impl std::fmt::Debug for Exporter {
@@ -142,6 +152,25 @@ impl Exporter {
             HeaderValue::from_static("1"),
         );
         let transport = Transport::new(&url, config.connect_timeout)?;
+        let stats = StatsStage::new(
+            &config.stats,
+            StageSetup {
+                url: &url,
+                connect_timeout: config.connect_timeout,
+                request_timeout: config.request_timeout,
+                headers: headers.clone(),
+                meta: PayloadMeta {
+                    hostname: m.hostname.clone(),
+                    env: m.env.clone(),
+                    version: m.app_version.clone(),
+                    lang: m.language.clone(),
+                    tracer_version: m.tracer_version.clone(),
+                    runtime_id: m.runtime_id.clone(),
+                    service: m.service.clone(),
+                    container_id: m.container_id.clone(),
+                },
+            },
+        )?;
         let policy = RetryPolicy {
             max_retries: config.max_retries,
             ..RetryPolicy::default()
@@ -154,6 +183,8 @@ impl Exporter {
             headers,
             info: Arc::default(),
             v05_unavailable: AtomicBool::new(false),
+            stats,
+            rates: Mutex::default(),
         })
     }
 
@@ -211,18 +242,27 @@ impl Exporter {
     /// Encodes `traces` in the output format and sends them.
     pub fn send_traces(&self, traces: &[Trace<'_>]) -> Result<AgentResponse> {
         let deadline = Instant::now() + self.config.send_timeout;
+        self.await_info_for_stats(deadline);
+        if self.has_processing() {
+            // Processed once, before the format is chosen (a v0.5 -> v0.4 fallback re-encodes,
+            // it must not count stats twice).
+            let mut owned: Traces<'_> = traces.to_vec();
+            let stats = self.process(&mut owned);
+            return self.run(deadline, |format| {
+                Ok(Prepared {
+                    body: Bytes::from(codec::encode_to_vec(format, &owned)?),
+                    format,
+                    traces: owned.len(),
+                    stats,
+                })
+            });
+        }
         self.run(deadline, |format| {
-            let body = if self.has_processing() {
-                let mut owned: Traces<'_> = traces.to_vec();
-                self.process(&mut owned);
-                codec::encode_to_vec(format, &owned)?
-            } else {
-                codec::encode_to_vec(format, traces)?
-            };
             Ok(Prepared {
-                body: Bytes::from(body),
+                body: Bytes::from(codec::encode_to_vec(format, traces)?),
                 format,
                 traces: traces.len(),
+                stats: None,
             })
         })
     }
@@ -230,6 +270,20 @@ impl Exporter {
     fn send_payload(&self, payload: &[u8], owned: Option<&Bytes>) -> Result<AgentResponse> {
         let deadline = Instant::now() + self.config.send_timeout;
         let input = self.config.input_format;
+        self.await_info_for_stats(deadline);
+        if self.has_processing() {
+            // Decoded and processed once, whatever format is sent (see `send_traces`).
+            let mut traces = codec::decode(input, payload)?;
+            let stats = self.process(&mut traces);
+            return self.run(deadline, |format| {
+                Ok(Prepared {
+                    body: Bytes::from(codec::encode_to_vec(format, &traces)?),
+                    format,
+                    traces: traces.len(),
+                    stats,
+                })
+            });
+        }
         self.run(deadline, |format| {
             if format == input && !self.has_processing() {
                 // No decode on this path, but malformed input is still refused here (with an
@@ -243,30 +297,107 @@ impl Exporter {
                     body,
                     format,
                     traces,
+                    stats: None,
                 });
             }
-            let mut traces = codec::decode(input, payload)?;
-            self.process(&mut traces);
+            // Transcoding only (no stage wants the spans).
+            let traces = codec::decode(input, payload)?;
             let body = codec::encode_to_vec(format, &traces)?;
             Ok(Prepared {
                 body: Bytes::from(body),
                 format,
                 traces: traces.len(),
+                stats: None,
             })
         })
     }
 
     /// True when a stage (normalization, obfuscation, stats, ...) must see the spans, which rules
-    /// out the passthrough fast path. No stage exists yet.
+    /// out the passthrough fast path.
     fn has_processing(&self) -> bool {
-        false
+        self.stats.as_ref().is_some_and(StatsStage::computing)
     }
 
     /// THE place where spans are transformed between decode and encode (normalize, obfuscate,
-    /// compute stats, drop P0s). Called only when [`Exporter::has_processing`] is true or when the
-    /// payload is re-encoded anyway.
-    fn process(&self, traces: &mut Traces<'_>) {
-        let _ = traces;
+    /// compute stats, drop P0s). Called once per send, only when [`Exporter::has_processing`] is
+    /// true. Returns what P0 dropping removed when stats were computed (for the headers).
+    fn process(&self, traces: &mut Traces<'_>) -> Option<DroppedP0> {
+        self.stats.as_ref().and_then(|s| s.process(traces))
+    }
+
+    /// Auto stats mode: the first send waits (once, bounded by the request timeout and the
+    /// send's deadline) for `/info`, so that its spans already get stats when the agent allows.
+    fn await_info_for_stats(&self, deadline: Instant) {
+        if !self
+            .stats
+            .as_ref()
+            .is_some_and(StatsStage::should_await_info)
+        {
+            return;
+        }
+        if self.agent_info().is_some() {
+            return;
+        }
+        let r = self
+            .transport
+            .block_on(async { self.fetch_info(deadline).await });
+        if let Err(e) = r {
+            log::debug!("client-side stats: /info not available yet: {e}");
+        }
+    }
+
+    /// What the exporter does about client-side stats now.
+    pub fn stats_state(&self) -> StatsState {
+        self.stats
+            .as_ref()
+            .map_or(StatsState::Disabled, StatsStage::state)
+    }
+
+    /// True while client-side stats are computed (see [`Exporter::stats_state`]).
+    pub fn stats_enabled(&self) -> bool {
+        self.stats_state() == StatsState::Enabled
+    }
+
+    /// The stats stage, when stats are configured.
+    pub fn stats(&self) -> Option<&StatsStage> {
+        self.stats.as_ref()
+    }
+
+    /// Sends the complete stats buckets now (all of them when `force`), within `timeout`;
+    /// returns the number of buckets sent (0 when stats are off).
+    pub fn flush_stats(&self, force: bool, timeout: Duration) -> Result<usize> {
+        match &self.stats {
+            Some(s) => s.flush(force, timeout),
+            None => Ok(0),
+        }
+    }
+
+    /// Stops background work and delivers what it holds (every stats bucket) within `timeout`.
+    /// Sends still work afterwards, but stats are no longer flushed periodically.
+    pub fn shutdown(&self, timeout: Duration) -> Result<()> {
+        match &self.stats {
+            Some(s) => s.shutdown(timeout),
+            None => Ok(()),
+        }
+    }
+
+    /// The sampling rate the agent asks for (service, env), from the `rate_by_service` of the
+    /// last response that carried rates: the (service, env) key, else the default key, else 1.0
+    /// (no feedback yet: keep everything).
+    pub fn sampling_rate(&self, service: &str, env: &str) -> f64 {
+        self.sampling_rates().get(service, env).unwrap_or(1.0)
+    }
+
+    /// The `rate_by_service` of the last response that carried rates (empty before).
+    pub fn sampling_rates(&self) -> Arc<RatesByService> {
+        self.rates.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn keep_rates(&self, resp: &AgentResponse) {
+        if !resp.rate_by_service.is_empty() {
+            *self.rates.lock().unwrap_or_else(|p| p.into_inner()) =
+                Arc::new(resp.rate_by_service.clone());
+        }
     }
 
     /// The format to send now: v0.4, or v0.5 unless the agent is known not to serve it.
@@ -406,6 +537,9 @@ impl Exporter {
                 s.observe_state(resp.header(AGENT_STATE_HEADER));
                 s.info = Some(info.clone());
                 drop(s);
+                if let Some(stats) = &self.stats {
+                    stats.on_agent_info(&info);
+                }
                 if info.supports_v05() {
                     self.v05_unavailable.store(false, Ordering::Relaxed);
                 }
@@ -419,12 +553,15 @@ impl Exporter {
         }
     }
 
-    fn request_headers(&self, traces: usize) -> HeaderMap {
+    fn request_headers(&self, traces: usize, stats: Option<DroppedP0>) -> HeaderMap {
         let mut h = self.headers.clone();
         h.insert(
             HeaderName::from_static(TRACE_COUNT_HEADER),
             HeaderValue::from(traces),
         );
+        if let Some(dropped) = stats {
+            add_stats_headers(&mut h, dropped);
+        }
         h
     }
 
@@ -453,7 +590,7 @@ impl Exporter {
                     .request(
                         reqwest::Method::PUT,
                         path,
-                        self.request_headers(p.traces),
+                        self.request_headers(p.traces, p.stats),
                         Some(p.body.clone()),
                         remaining.min(self.config.request_timeout),
                     )
@@ -463,7 +600,9 @@ impl Exporter {
                         self.observe_agent_state(&resp);
                         match classify_status(resp.status) {
                             Verdict::Delivered => {
-                                return Ok(AgentResponse::new(resp.status, resp.body.to_vec()))
+                                let r = AgentResponse::new(resp.status, resp.body.to_vec());
+                                self.keep_rates(&r);
+                                return Ok(r);
                             }
                             Verdict::Split => return self.split(p, deadline, &resp).await,
                             Verdict::Fail => return Err(status_error(&resp, path)),
@@ -516,12 +655,16 @@ impl Exporter {
             Err(e) => return Err(e),
         };
         let mut out = Vec::with_capacity(2);
-        for half in [a, b] {
+        for (i, half) in [a, b].into_iter().enumerate() {
             let traces = codec::count_traces(p.format, &half)?;
             let half = Prepared {
                 body: Bytes::from(half),
                 format: p.format,
                 traces,
+                // The dropped counts travel once, with the first half.
+                stats: p
+                    .stats
+                    .map(|d| if i == 0 { d } else { DroppedP0::default() }),
             };
             out.push(self.deliver(half, deadline).await);
         }
@@ -572,7 +715,7 @@ mod tests {
             .container_id("cid")
             .build()
             .unwrap();
-        let h = ex.request_headers(7);
+        let h = ex.request_headers(7, None);
         let get = |n: &str| h.get(n).and_then(|v| v.to_str().ok()).map(str::to_owned);
         assert_eq!(get("content-type").as_deref(), Some("application/msgpack"));
         assert_eq!(get("x-datadog-trace-count").as_deref(), Some("7"));

@@ -20,6 +20,7 @@ pub mod eligibility;
 pub mod flusher;
 pub mod key;
 pub mod payload;
+pub mod stage;
 pub mod top_level;
 
 pub use bucket::{Bucket, GroupStats};
@@ -27,6 +28,7 @@ pub use concentrator::Concentrator;
 pub use flusher::StatsWorker;
 pub use key::{KeyFields, PeerTagKeys};
 pub use payload::{ClientGroupedStats, ClientStatsBucket, ClientStatsPayload};
+pub use stage::StatsStage;
 
 use crate::{Error, Result};
 use std::time::Duration;
@@ -54,16 +56,17 @@ pub const DROPPED_P0_TRACES_HEADER: &str = "datadog-client-dropped-p0-traces";
 /// Request header: spans dropped with those chunks (single-span-sampled survivors excluded).
 pub const DROPPED_P0_SPANS_HEADER: &str = "datadog-client-dropped-p0-spans";
 
-/// Whether client-side stats are wanted.
+/// Whether client-side stats are wanted. Off by default (as in tracers, stats computation is
+/// opt-in; `Auto` is the recommended opt-in).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum StatsMode {
     /// Compute stats and drop P0 chunks only while the agent allows it (`/info` has
     /// `client_drop_p0s: true` and lists `/v0.6/stats`). The first send waits for `/info` once.
-    #[default]
     Auto,
     /// Always compute and send stats; P0 chunks are still dropped only while the agent allows it.
     On,
-    /// Never compute stats (spans pass through untouched, the agent computes stats).
+    /// Never compute stats (spans pass through untouched, the agent computes stats). Default.
+    #[default]
     Off,
 }
 
@@ -109,7 +112,7 @@ impl StatsState {
 /// Stats configuration (set through the exporter builder's `stats_*` options).
 #[derive(Debug, Clone, PartialEq)]
 pub struct StatsConfig {
-    /// Auto / on / off.
+    /// Auto / on / off (default off).
     pub mode: StatsMode,
     /// Bucket size (default 10 s); also the flush period.
     pub bucket_size: Duration,
@@ -129,7 +132,7 @@ pub struct StatsConfig {
 impl Default for StatsConfig {
     fn default() -> Self {
         StatsConfig {
-            mode: StatsMode::Auto,
+            mode: StatsMode::Off,
             bucket_size: DEFAULT_BUCKET_SIZE,
             peer_tags_extra: Vec::new(),
             span_kinds: None,
