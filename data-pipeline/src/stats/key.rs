@@ -24,6 +24,9 @@ use std::borrow::Cow;
 use std::hash::{BuildHasher, Hasher};
 
 use super::eligibility::MetricsScan;
+use crate::normalize::{normalize_name, normalize_service, truncate_utf8, MAX_RESOURCE_LEN};
+use crate::obfuscate::ip::quantize_peer_ip_addresses;
+use crate::obfuscate::{ObfuscationConfig, Obfuscator};
 
 /// Meta key of the span kind.
 pub const SPAN_KIND_KEY: &str = "span.kind";
@@ -500,106 +503,69 @@ impl OwnedKey {
 }
 
 /// Turns a raw key into the key the agent would store for the same span: service and name
-/// normalized, an empty resource replaced by the name, the resource truncated and obfuscated
-/// (SQL, Redis), as the agent does to client stats (`normalizeStatsGroup`,
-/// `obfuscateStatsGroup`).
-#[derive(Debug, Default)]
+/// normalized ([`crate::normalize`]), an empty resource replaced by the name, the resource
+/// truncated to 5000 bytes and obfuscated by span type (SQL, Redis:
+/// [`Obfuscator::obfuscate_resource`]), as the agent does to client stats
+/// (`normalizeStatsGroup`, `obfuscateStatsGroup`). The span type is left as sent (the agent
+/// does not touch it in stats either).
+#[derive(Debug)]
 pub struct KeyNormalizer {
     lang: String,
+    obfuscator: Obfuscator,
+}
+
+impl Default for KeyNormalizer {
+    fn default() -> Self {
+        KeyNormalizer::new("")
+    }
+}
+
+/// Applies a borrowing string function to a `Cow` without copying a borrowed input.
+fn map_cow<'a>(s: Cow<'a, str>, f: impl for<'x> Fn(&'x str) -> Cow<'x, str>) -> Cow<'a, str> {
+    match s {
+        Cow::Borrowed(b) => f(b),
+        Cow::Owned(o) => Cow::Owned(f(&o).into_owned()),
+    }
 }
 
 impl KeyNormalizer {
-    /// A normalizer for a tracer language (for the fallback service `unnamed-<lang>-service`).
+    /// A normalizer for a tracer language (for the fallback service `unnamed-<lang>-service`),
+    /// obfuscating with the agent's default settings.
     pub fn new(lang: &str) -> KeyNormalizer {
+        let obfuscator = Obfuscator::new(ObfuscationConfig::default())
+            .or_else(|_| Obfuscator::new(ObfuscationConfig::disabled()));
         KeyNormalizer {
             lang: lang.to_string(),
+            // The default configuration builds; `disabled()` is a fallback that cannot fail
+            // either (no pattern to compile).
+            obfuscator: obfuscator.unwrap_or_else(|_| unreachable!("default obfuscator")),
         }
     }
 
     /// The normalized key; its strings stay borrowed from `raw` when unchanged.
     pub fn normalize<'a>(&self, raw: &KeyFields<'a>) -> KeyFields<'a> {
         let mut k = raw.clone();
-        k.service = hooks::normalize_service(raw.service.clone(), &self.lang);
-        k.name = hooks::normalize_name(raw.name.clone());
+        let lang = self.lang.as_str();
+        k.service = map_cow(raw.service.clone(), |s| normalize_service(s, lang).0);
+        k.name = map_cow(raw.name.clone(), |s| normalize_name(s).0);
         if k.resource.is_empty() {
             k.resource = k.name.clone();
         }
-        k.resource = hooks::truncate_resource(k.resource);
-        k.resource = hooks::obfuscate_resource(&k.r#type, k.resource);
+        k.resource = map_cow(k.resource, |s| {
+            Cow::Borrowed(truncate_utf8(s, MAX_RESOURCE_LEN))
+        });
+        let typ = k.r#type.clone();
+        k.resource = map_cow(k.resource, |s| {
+            self.obfuscator.obfuscate_resource(&typ, s, "")
+        });
         k
     }
 }
 
+/// IP addresses in a peer tag value become `blocked-ip-address` (agent:
+/// `QuantizePeerIPAddresses`).
 fn quantize_peer_value(v: &str) -> Cow<'_, str> {
-    hooks::quantize_peer_ip(v)
-}
-
-/// The normalization and obfuscation functions the key relies on (normalizer, obfuscators).
-mod hooks {
-    use std::borrow::Cow;
-
-    /// Maximum resource length (the agent's default `MaxResourceLen`).
-    const MAX_RESOURCE_LEN: usize = 5000;
-    const MAX_NAME_LEN: usize = 100;
-    const MAX_SERVICE_LEN: usize = 100;
-
-    fn truncate(s: Cow<'_, str>, limit: usize) -> Cow<'_, str> {
-        if s.len() <= limit {
-            return s;
-        }
-        let mut end = limit;
-        while !s.is_char_boundary(end) {
-            end -= 1;
-        }
-        match s {
-            Cow::Borrowed(b) => Cow::Borrowed(&b[..end]),
-            Cow::Owned(mut o) => {
-                o.truncate(end);
-                Cow::Owned(o)
-            }
-        }
-    }
-
-    // PRE-NORMOBF STAND-INS: replaced by the normalizer's and obfuscators' functions after
-    // rebasing on main once `normalize` / `obfuscate::{redis,ip}` land.
-    pub(super) fn normalize_service<'a>(s: Cow<'a, str>, lang: &str) -> Cow<'a, str> {
-        if s.is_empty() {
-            return if lang.is_empty() {
-                Cow::Borrowed("unnamed-service")
-            } else {
-                Cow::Owned(format!("unnamed-{lang}-service"))
-            };
-        }
-        truncate(s, MAX_SERVICE_LEN)
-    }
-
-    pub(super) fn normalize_name(s: Cow<'_, str>) -> Cow<'_, str> {
-        if s.is_empty() {
-            return Cow::Borrowed("unnamed_operation");
-        }
-        truncate(s, MAX_NAME_LEN)
-    }
-
-    pub(super) fn truncate_resource(s: Cow<'_, str>) -> Cow<'_, str> {
-        truncate(s, MAX_RESOURCE_LEN)
-    }
-
-    pub(super) fn obfuscate_resource<'a>(span_type: &str, resource: Cow<'a, str>) -> Cow<'a, str> {
-        match span_type {
-            "sql" | "cassandra" => {
-                let cfg = crate::obfuscate::sql::SqlConfig::default();
-                match crate::obfuscate::sql::obfuscate_sql(&resource, &cfg) {
-                    Ok(o) => Cow::Owned(o.query),
-                    Err(_) => Cow::Borrowed("Non-parsable SQL query"),
-                }
-            }
-            _ => resource,
-        }
-    }
-
-    pub(super) fn quantize_peer_ip(v: &str) -> Cow<'_, str> {
-        Cow::Borrowed(v)
-    }
+    quantize_peer_ip_addresses(v)
 }
 
 #[cfg(test)]
