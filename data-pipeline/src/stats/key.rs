@@ -631,7 +631,8 @@ mod tests {
     #[test]
     fn grpc_status_like_the_agent() {
         let p = PeerTagKeys::default();
-        let cases: &[(&[(&str, &str)], &[(&str, f64)], Option<u64>)] = &[
+        type Case<'c> = (&'c [(&'c str, &'c str)], &'c [(&'c str, f64)], Option<u64>);
+        let cases: &[Case<'_>] = &[
             (&[("rpc.grpc.status_code", "3")], &[], Some(3)),
             (&[("grpc.code", "StatusCode.NOT_FOUND")], &[], Some(5)),
             (&[("grpc.code", "deadlineexceeded")], &[], Some(4)),
