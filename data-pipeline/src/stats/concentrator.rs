@@ -28,6 +28,8 @@ pub struct Concentrator {
     oldest_ts: i64,
     /// Open buckets, in no particular order (there are 1-3 of them).
     buckets: Vec<Bucket>,
+    /// Index of the bucket the last span went to (spans of a chunk usually share one).
+    last_bucket: usize,
     max_keys: usize,
     kinds: Vec<String>,
     peer_keys: PeerTagKeys,
@@ -54,6 +56,7 @@ impl Concentrator {
             bucket_ns,
             oldest_ts: align(now_ns, bucket_ns),
             buckets: Vec::new(),
+            last_bucket: 0,
             max_keys: config.max_keys_per_bucket,
             kinds: Vec::new(),
             peer_keys: PeerTagKeys::default(),
@@ -115,7 +118,7 @@ impl Concentrator {
             if metrics.partial_snapshot {
                 continue;
             }
-            let meta = MetaScan::of(span);
+            let meta = MetaScan::of(span, &self.peer_keys);
             if !is_eligible(&metrics, meta.span_kind, &self.kinds) {
                 continue;
             }
@@ -136,13 +139,17 @@ impl Concentrator {
     ) {
         let end = span.start.saturating_add(span.duration);
         let btime = align(end, self.bucket_ns).max(self.oldest_ts);
-        let bi = match self.buckets.iter().position(|b| b.start() == btime) {
-            Some(i) => i,
-            None => {
-                self.buckets.push(Bucket::new(btime, self.max_keys));
-                self.buckets.len() - 1
-            }
+        let bi = match self.buckets.get(self.last_bucket) {
+            Some(b) if b.start() == btime => self.last_bucket,
+            _ => match self.buckets.iter().position(|b| b.start() == btime) {
+                Some(i) => i,
+                None => {
+                    self.buckets.push(Bucket::new(btime, self.max_keys));
+                    self.buckets.len() - 1
+                }
+            },
         };
+        self.last_bucket = bi;
         let key = KeyFields::from_span(span, metrics, meta, synthetics, &self.peer_keys);
         let hash = key.hash_with(&self.hasher);
         let bucket = &mut self.buckets[bi];

@@ -20,6 +20,7 @@
 //! non-integer metric codes, and adds `_dd.svc_src` and additional metric tags to its key.
 
 use crate::span::Span;
+use smallvec::SmallVec;
 use std::borrow::Cow;
 use std::hash::{BuildHasher, Hasher};
 
@@ -60,12 +61,24 @@ pub mod trilean {
 
 /// The peer tag keys in force: the agent's `/info` list plus the configured extra ones,
 /// deduplicated and sorted (agent: `preparePeerTags`).
-#[derive(Debug, Clone, Default)]
+///
+/// Looked up for every meta key of every client/producer/consumer span, so the lookup is
+/// filtered first by (first byte, length) in a bit table, which rejects almost every key that
+/// is not a peer tag without comparing strings (a binary search over the ~30 keys of the
+/// agent's list cost ~1 us per span in `benches/stats.rs`).
+#[derive(Debug, Clone)]
 pub struct PeerTagKeys {
     keys: Vec<String>,
-    /// Bit `n` set when some key is `n` bytes long (n < 64; longer keys set bit 63): a cheap
-    /// filter before the lookup.
-    len_mask: u64,
+    /// For each first byte, bit `n` set when a key of length `n` (n < 63; longer keys set bit
+    /// 63) starts with that byte.
+    filter: Box<[u64; 256]>,
+    index: hashbrown::HashMap<String, usize, foldhash::fast::FixedState>,
+}
+
+impl Default for PeerTagKeys {
+    fn default() -> Self {
+        PeerTagKeys::new(std::iter::empty())
+    }
 }
 
 impl PeerTagKeys {
@@ -78,8 +91,17 @@ impl PeerTagKeys {
             .collect();
         keys.sort_unstable();
         keys.dedup();
-        let len_mask = keys.iter().fold(0u64, |m, k| m | len_bit(k.len()));
-        PeerTagKeys { keys, len_mask }
+        let mut filter = Box::new([0u64; 256]);
+        let mut index = hashbrown::HashMap::with_hasher(foldhash::fast::FixedState::with_seed(7));
+        for (i, k) in keys.iter().enumerate() {
+            filter[usize::from(k.as_bytes()[0])] |= len_bit(k.len());
+            index.insert(k.clone(), i);
+        }
+        PeerTagKeys {
+            keys,
+            filter,
+            index,
+        }
     }
 
     /// The keys, sorted.
@@ -94,10 +116,11 @@ impl PeerTagKeys {
 
     #[inline]
     fn position(&self, key: &str) -> Option<usize> {
-        if self.len_mask & len_bit(key.len()) == 0 {
+        let first = *key.as_bytes().first()?;
+        if self.filter[usize::from(first)] & len_bit(key.len()) == 0 {
             return None;
         }
-        self.keys.binary_search_by(|k| k.as_str().cmp(key)).ok()
+        self.index.get(key).copied()
     }
 }
 
@@ -107,8 +130,11 @@ fn len_bit(len: usize) -> u64 {
 }
 
 /// What one pass over a span's meta found for the key (last occurrence wins).
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub(crate) struct MetaScan<'s> {
+    /// Peer tag candidates (key index, value), sorted by key index, whatever the span kind
+    /// (decided later): collected in the same pass so the meta is walked once.
+    pub peers: SmallVec<[(usize, &'s str); 8]>,
     pub span_kind: &'s str,
     pub http_status_code: Option<&'s str>,
     pub http_method: &'s str,
@@ -120,10 +146,16 @@ pub(crate) struct MetaScan<'s> {
 
 impl<'s> MetaScan<'s> {
     #[inline]
-    pub(crate) fn of(span: &'s Span<'_>) -> MetaScan<'s> {
+    pub(crate) fn of(span: &'s Span<'_>, peer_keys: &PeerTagKeys) -> MetaScan<'s> {
         let mut m = MetaScan::default();
         for (k, v) in span.meta.iter() {
             let v: &'s str = v.as_ref();
+            if let Some(i) = peer_keys.position(k) {
+                match m.peers.binary_search_by_key(&i, |(j, _)| *j) {
+                    Ok(at) => m.peers[at].1 = v,
+                    Err(at) => m.peers.insert(at, (i, v)),
+                }
+            }
             match k.as_bytes().first() {
                 Some(b's') if k == SPAN_KIND_KEY => m.span_kind = v,
                 Some(b'h') => match k.as_ref() {
@@ -225,6 +257,9 @@ pub(crate) fn grpc_status_code(metrics: &MetricsScan, meta: &MetaScan<'_>) -> Op
         .map(|c| *c as u64)
 }
 
+/// Peer tags of a key: inline up to 4 (no allocation for the usual client span).
+pub type PeerTags<'a> = SmallVec<[(&'a str, Cow<'a, str>); 4]>;
+
 /// Every field of a key, borrowed from a span (raw) or after normalization.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct KeyFields<'a> {
@@ -251,16 +286,16 @@ pub struct KeyFields<'a> {
     /// [`trilean`] value of `parent_id == 0`.
     pub is_trace_root: u8,
     /// Peer tags as (key, value), in sorted key order.
-    pub peer_tags: Vec<(&'a str, Cow<'a, str>)>,
+    pub peer_tags: PeerTags<'a>,
 }
 
 impl<'a> KeyFields<'a> {
     /// The raw key of `span` (before normalization) from the scans of its metrics and meta.
     #[inline]
-    pub(crate) fn from_span(
+    pub(crate) fn from_span<'s: 'a>(
         span: &'a Span<'_>,
         metrics: &MetricsScan,
-        meta: &MetaScan<'a>,
+        meta: &MetaScan<'s>,
         synthetics: bool,
         peer_keys: &'a PeerTagKeys,
     ) -> KeyFields<'a> {
@@ -285,8 +320,25 @@ impl<'a> KeyFields<'a> {
             } else {
                 trilean::FALSE
             },
-            peer_tags: peer_tags(span, meta, peer_keys),
+            peer_tags: peer_tags(meta, peer_keys),
         }
+    }
+
+    /// Total length of the string fields (what an [`OwnedKey`] of them holds).
+    #[inline]
+    fn total_len(&self) -> usize {
+        self.service.len()
+            + self.name.len()
+            + self.resource.len()
+            + self.r#type.len()
+            + self.span_kind.len()
+            + self.http_method.len()
+            + self.http_endpoint.len()
+            + self
+                .peer_tags
+                .iter()
+                .map(|(k, v)| k.len() + v.len())
+                .sum::<usize>()
     }
 
     /// The hash used by the bucket tables (both raw and normalized keys).
@@ -319,13 +371,9 @@ impl<'a> KeyFields<'a> {
 }
 
 /// The peer tags of a span (see the module table). Allocates only for spans that have some.
-fn peer_tags<'a>(
-    span: &'a Span<'_>,
-    meta: &MetaScan<'a>,
-    keys: &'a PeerTagKeys,
-) -> Vec<(&'a str, Cow<'a, str>)> {
+fn peer_tags<'a, 's: 'a>(meta: &MetaScan<'s>, keys: &'a PeerTagKeys) -> PeerTags<'a> {
     if keys.is_empty() {
-        return Vec::new();
+        return PeerTags::new();
     }
     let kind = meta.span_kind;
     let peer_kind = kind.eq_ignore_ascii_case("client")
@@ -335,26 +383,19 @@ fn peer_tags<'a>(
         if (kind.is_empty() || kind.eq_ignore_ascii_case("internal"))
             && !meta.base_service.is_empty()
         {
-            return vec![(BASE_SERVICE_KEY, Cow::Borrowed(meta.base_service))];
+            let mut one = PeerTags::new();
+            one.push((BASE_SERVICE_KEY, Cow::Borrowed(meta.base_service)));
+            return one;
         }
-        return Vec::new();
+        return PeerTags::new();
     }
-    // (key index, value); last occurrence of a key wins.
-    let mut found: Vec<(usize, &'a str)> = Vec::new();
-    for (k, v) in span.meta.iter() {
-        if let Some(i) = keys.position(k) {
-            match found.iter_mut().find(|(j, _)| *j == i) {
-                Some(slot) => slot.1 = v.as_ref(),
-                None => found.push((i, v.as_ref())),
-            }
+    let mut out = PeerTags::new();
+    for &(i, v) in &meta.peers {
+        if !v.is_empty() {
+            out.push((keys.keys[i].as_str(), quantize_peer_value(v)));
         }
     }
-    found.retain(|(_, v)| !v.is_empty());
-    found.sort_unstable_by_key(|(i, _)| *i);
-    found
-        .into_iter()
-        .map(|(i, v)| (keys.keys[i].as_str(), quantize_peer_value(v)))
-        .collect()
+    out
 }
 
 /// A key as stored in a bucket: every string in one buffer (one allocation per key).
@@ -478,7 +519,8 @@ impl OwnedKey {
     /// True when `k` has the same fields.
     #[inline]
     pub fn matches(&self, k: &KeyFields<'_>) -> bool {
-        self.http_status_code == k.http_status_code
+        self.buf.len() == k.total_len()
+            && self.http_status_code == k.http_status_code
             && self.grpc_status_code == k.grpc_status_code
             && self.synthetics == k.synthetics
             && self.is_trace_root == k.is_trace_root
@@ -565,6 +607,11 @@ impl KeyNormalizer {
 /// IP addresses in a peer tag value become `blocked-ip-address` (agent:
 /// `QuantizePeerIPAddresses`).
 fn quantize_peer_value(v: &str) -> Cow<'_, str> {
+    // Every address the quantizer rewrites contains a digit or ':' (IPv4 or IPv6): skip the
+    // parser for the usual names (`postgres`, `main`).
+    if !v.bytes().any(|b| b.is_ascii_digit() || b == b':') {
+        return Cow::Borrowed(v);
+    }
     quantize_peer_ip_addresses(v)
 }
 
@@ -590,7 +637,13 @@ mod tests {
     }
 
     fn key_of<'a>(s: &'a Span<'_>, peers: &'a PeerTagKeys) -> KeyFields<'a> {
-        KeyFields::from_span(s, &MetricsScan::of(s), &MetaScan::of(s), false, peers)
+        KeyFields::from_span(
+            s,
+            &MetricsScan::of(s),
+            &MetaScan::of(s, peers),
+            false,
+            peers,
+        )
     }
 
     #[test]
