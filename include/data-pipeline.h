@@ -417,6 +417,16 @@ typedef void (*dp_log_callback)(void *user_data,
 typedef void (*dp_user_data_free)(void *user_data);
 
 /**
+ * Whether an exporter computes client-side stats: one of the `DP_STATS_MODE_*` values.
+ */
+typedef uint32_t dp_stats_mode;
+
+/**
+ * What an exporter does about stats now: one of the `DP_STATS_STATE_*` values.
+ */
+typedef uint32_t dp_stats_state;
+
+/**
  * Checkpoints recorded.
  */
 #define DP_DATA_STREAMS_STAT_CHECKPOINTS 0
@@ -490,6 +500,42 @@ typedef void (*dp_user_data_free)(void *user_data);
  * Everything.
  */
 #define DP_LOG_LEVEL_TRACE 5
+
+/**
+ * Never (default): spans pass through, the agent computes stats.
+ */
+#define DP_STATS_MODE_OFF 0
+
+/**
+ * While the agent allows it (`/info`: `client_drop_p0s` and `/v0.6/stats`); P0 chunks are then
+ * dropped. The first send waits once for `/info`. The recommended opt-in.
+ */
+#define DP_STATS_MODE_AUTO 1
+
+/**
+ * Always compute and send stats; P0 chunks are dropped only while the agent allows it.
+ */
+#define DP_STATS_MODE_ON 2
+
+/**
+ * Configured off.
+ */
+#define DP_STATS_STATE_DISABLED 0
+
+/**
+ * Auto mode, the agent's `/info` is not known yet: spans go out untouched.
+ */
+#define DP_STATS_STATE_WAITING_FOR_AGENT 1
+
+/**
+ * Auto mode, the agent does not allow client-side stats: spans go out untouched.
+ */
+#define DP_STATS_STATE_NOT_SUPPORTED_BY_AGENT 2
+
+/**
+ * Stats are computed (and P0 chunks dropped when the agent allows it).
+ */
+#define DP_STATS_STATE_ENABLED 3
 
 #ifdef __cplusplus
 extern "C" {
@@ -1813,6 +1859,135 @@ struct dp_error *dp_span_event_set_attribute_double_array(struct dp_span_event *
                                                           struct dp_str key,
                                                           const double *values,
                                                           size_t n);
+
+/**
+ * The runtime id of the tracer process, reported as `RuntimeID` in stats payloads. Copied.
+ *
+ * # Safety
+ * `builder` is NULL or a live builder; `value` is a valid `dp_str`.
+ */
+DP_MUST_USE
+struct dp_error *dp_exporter_builder_set_runtime_id(struct dp_exporter_builder *builder,
+                                                    struct dp_str value);
+
+/**
+ * Client-side stats and P0 dropping: `DP_STATS_MODE_OFF` (default), `DP_STATS_MODE_AUTO` or
+ * `DP_STATS_MODE_ON`. Any other value: `DP_STATUS_INVALID_ARGUMENT`.
+ *
+ * # Safety
+ * `builder` is NULL or a live builder.
+ */
+DP_MUST_USE
+struct dp_error *dp_exporter_builder_set_stats(struct dp_exporter_builder *builder,
+                                               dp_stats_mode mode);
+
+/**
+ * Stats bucket size and flush period, in milliseconds (default 10000; build rejects values
+ * outside 1 ms to 1 h).
+ *
+ * # Safety
+ * `builder` is NULL or a live builder.
+ */
+DP_MUST_USE
+struct dp_error *dp_exporter_builder_set_stats_bucket_size(struct dp_exporter_builder *builder,
+                                                           uint64_t size_ms);
+
+/**
+ * Peer tag keys aggregated in stats in addition to those the agent lists in `/info`: `len`
+ * strings at `keys` (copied; `keys` may be NULL when `len` is 0). Replaces an earlier list.
+ *
+ * # Safety
+ * `builder` is NULL or a live builder; `keys` is NULL or points to `len` valid `dp_str`.
+ */
+DP_MUST_USE
+struct dp_error *dp_exporter_builder_set_stats_peer_tags(struct dp_exporter_builder *builder,
+                                                         const struct dp_str *keys,
+                                                         size_t len);
+
+/**
+ * `span.kind` values that make a span eligible for stats (copied), replacing the agent's list and
+ * the default client/server/producer/consumer; `len` 0 means kinds never make a span eligible.
+ *
+ * # Safety
+ * `builder` is NULL or a live builder; `kinds` is NULL or points to `len` valid `dp_str`.
+ */
+DP_MUST_USE
+struct dp_error *dp_exporter_builder_set_stats_span_kinds(struct dp_exporter_builder *builder,
+                                                          const struct dp_str *kinds,
+                                                          size_t len);
+
+/**
+ * Distinct stats keys per bucket before spans are counted under `tracer_blocked_value` (default
+ * 7000; 0 is rejected by build).
+ *
+ * # Safety
+ * `builder` is NULL or a live builder.
+ */
+DP_MUST_USE
+struct dp_error *dp_exporter_builder_set_stats_max_keys_per_bucket(struct dp_exporter_builder *builder,
+                                                                   size_t max);
+
+/**
+ * `true` when the tracer marks top-level spans itself (`_dd.top_level`), so the exporter trusts
+ * the marks instead of computing them per chunk (default `false`).
+ *
+ * # Safety
+ * `builder` is NULL or a live builder.
+ */
+DP_MUST_USE
+struct dp_error *dp_exporter_builder_set_stats_client_computed_top_level(struct dp_exporter_builder *builder,
+                                                                         bool enabled);
+
+/**
+ * Writes the exporter's current stats state (a `DP_STATS_STATE_*` value) to `*out`. It changes
+ * when the agent's `/info` answer changes. Thread-safe.
+ *
+ * # Safety
+ * `exporter` is NULL or a live exporter; `out` is NULL or valid for a write.
+ */
+DP_MUST_USE
+struct dp_error *dp_exporter_stats_state(const struct dp_exporter *exporter,
+                                         dp_stats_state *out);
+
+/**
+ * Writes to `*out` the sampling rate the agent asked for (`service`, `env`) in the last answer
+ * that carried rates: that key's rate, else the default key's (`service:,env:`), else 1.0 (no
+ * feedback yet: keep everything). Thread-safe; never blocks.
+ *
+ * # Safety
+ * `exporter` is NULL or a live exporter; `service` and `env` are valid views; `out` is NULL or
+ * valid for a write.
+ */
+DP_MUST_USE
+struct dp_error *dp_exporter_sampling_rate(const struct dp_exporter *exporter,
+                                           struct dp_str service,
+                                           struct dp_str env,
+                                           double *out);
+
+/**
+ * Sends the complete stats buckets now (every bucket when `force`), blocking at most
+ * `timeout_ms`. A no-op when stats are off. Errors: `DP_STATUS_NETWORK`, `DP_STATUS_TIMEOUT`,
+ * `DP_STATUS_HTTP`. Thread-safe.
+ *
+ * # Safety
+ * `exporter` is NULL or a live exporter.
+ */
+DP_MUST_USE
+struct dp_error *dp_exporter_flush_stats(const struct dp_exporter *exporter,
+                                         bool force,
+                                         uint64_t timeout_ms);
+
+/**
+ * Stops the exporter's background work and delivers what it holds (every stats bucket), blocking
+ * at most `timeout_ms`. Call it before `dp_exporter_free` (which never blocks and drops what is
+ * left). Sends still work afterwards, without periodic stats flushes. Thread-safe.
+ *
+ * # Safety
+ * `exporter` is NULL or a live exporter.
+ */
+DP_MUST_USE
+struct dp_error *dp_exporter_shutdown(const struct dp_exporter *exporter,
+                                      uint64_t timeout_ms);
 
 /**
  * A new empty trace chunk. Never NULL unless the library panicked. Free with `dp_trace_free`.

@@ -87,7 +87,7 @@ pub unsafe extern "C" fn dp_exporter_builder_build(
 }
 
 /// Runs `f` on the builder behind `builder`.
-unsafe fn with_builder(
+pub(crate) unsafe fn with_builder(
     builder: *mut dp_exporter_builder,
     f: impl FnOnce(&mut ExporterBuilder) -> FfiResult,
 ) -> FfiResult {

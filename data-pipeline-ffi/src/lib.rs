@@ -28,6 +28,7 @@ pub mod log;
 pub mod response;
 pub mod slice;
 pub mod span;
+pub mod stats;
 pub mod trace;
 pub mod version;
 
