@@ -34,7 +34,7 @@ from .errors import (
     Status,
     UnsupportedError,
 )
-from .exporter import OPTIONS, Exporter, ExporterBuilder, Format, Response
+from .exporter import OPTIONS, Exporter, ExporterBuilder, Format, Response, StatsMode, StatsState
 from .datastreams import DataStreams, PathwayContext
 from .logs import TRACE, LogLevel, log_to_logging, set_log_callback
 from .span import Span, SpanEvent, SpanLink, Trace
@@ -62,6 +62,8 @@ __all__ = [
     "Response",
     "Format",
     "OPTIONS",
+    "StatsMode",
+    "StatsState",
     "Span",
     "SpanLink",
     "SpanEvent",

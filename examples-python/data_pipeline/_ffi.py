@@ -605,3 +605,51 @@ DECLARATIONS.update(DATA_STREAMS_DECLARATIONS)
 _declare()  # idempotent for the earlier declarations; raises ImportError if a symbol is missing
 __all__ += [n for n in list(globals()) if n.startswith(("dp_", "DP_")) and n not in __all__]
 __all__.append("DATA_STREAMS_DECLARATIONS")
+
+
+# ---------------------------------------------------------------------------------------------------
+# Client-side stats, P0 dropping and sampling feedback (data-pipeline-ffi/src/stats.rs).
+# Kept in one block so the stats work merges without touching the declarations above.
+# ---------------------------------------------------------------------------------------------------
+
+dp_stats_mode = c_uint32
+dp_stats_state = c_uint32
+
+DP_STATS_MODE_OFF = 0
+DP_STATS_MODE_AUTO = 1
+DP_STATS_MODE_ON = 2
+
+DP_STATS_STATE_DISABLED = 0
+DP_STATS_STATE_WAITING_FOR_AGENT = 1
+DP_STATS_STATE_NOT_SUPPORTED_BY_AGENT = 2
+DP_STATS_STATE_ENABLED = 3
+
+STATS_DECLARATIONS: Dict[str, Tuple[Any, List[Any]]] = {
+    "dp_exporter_builder_set_runtime_id": (ERR, [P(dp_exporter_builder), dp_str]),
+    "dp_exporter_builder_set_stats": (ERR, [P(dp_exporter_builder), dp_stats_mode]),
+    "dp_exporter_builder_set_stats_bucket_size": (ERR, [P(dp_exporter_builder), c_uint64]),
+    "dp_exporter_builder_set_stats_peer_tags": (ERR, [P(dp_exporter_builder), P(dp_str), c_size_t]),
+    "dp_exporter_builder_set_stats_span_kinds": (ERR, [P(dp_exporter_builder), P(dp_str), c_size_t]),
+    "dp_exporter_builder_set_stats_max_keys_per_bucket": (ERR, [P(dp_exporter_builder), c_size_t]),
+    "dp_exporter_builder_set_stats_client_computed_top_level": (ERR, [P(dp_exporter_builder), c_bool]),
+    "dp_exporter_stats_state": (ERR, [P(dp_exporter), P(dp_stats_state)]),
+    "dp_exporter_sampling_rate": (ERR, [P(dp_exporter), dp_str, dp_str, P(c_double)]),
+    "dp_exporter_flush_stats": (ERR, [P(dp_exporter), c_bool, c_uint64]),
+    "dp_exporter_shutdown": (ERR, [P(dp_exporter), c_uint64]),
+}
+DECLARATIONS.update(STATS_DECLARATIONS)
+_declare()
+
+
+def str_array(values: Any, arg: str) -> Tuple[Any, int, List[dp_str]]:
+    """``(dp_str array, length, views)`` for a list of strings; keep ``views`` alive for the call."""
+    if isinstance(values, (str, bytes)):
+        raise TypeError(f"{arg} must be a list of strings, not a single {type(values).__name__}")
+    views = [to_str(v, arg) for v in values]
+    array = (dp_str * len(views))(*views) if views else None
+    return array, len(views), views
+
+
+__all__ += [name for name in STATS_DECLARATIONS] + [
+    name for name in list(globals()) if name.startswith(("DP_STATS_", "dp_stats_"))
+] + ["str_array"]

@@ -19,7 +19,7 @@ from . import _ffi
 from ._ffi import U32, U64, Handle, _check, check_range, lib, to_bytes, to_name, to_str
 from .span import Trace
 
-__all__ = ["Format", "ExporterBuilder", "Exporter", "Response", "OPTIONS"]
+__all__ = ["Format", "ExporterBuilder", "Exporter", "Response", "OPTIONS", "StatsMode", "StatsState"]
 
 
 class Format(enum.IntEnum):
@@ -149,6 +149,93 @@ OPTIONS: Dict[str, Tuple[Callable[..., Any], Callable[[Any, str], Any], str]] = 
         "X-Datadog-Test-Session-Token, for the Datadog test agent; empty for none.",
     ),
 }
+
+# --- client-side stats options (data-pipeline-ffi/src/stats.rs) ----------------------------------
+
+
+class StatsMode(enum.IntEnum):
+    """Client-side stats: ``OFF`` (default), ``AUTO`` (while the agent allows them; P0 chunks are then
+    dropped), ``ON`` (always; P0 chunks dropped only while the agent allows it)."""
+
+    OFF = _ffi.DP_STATS_MODE_OFF
+    AUTO = _ffi.DP_STATS_MODE_AUTO
+    ON = _ffi.DP_STATS_MODE_ON
+
+
+class StatsState(enum.IntEnum):
+    """What an exporter does about client-side stats now (:attr:`Exporter.stats_state`)."""
+
+    DISABLED = _ffi.DP_STATS_STATE_DISABLED
+    WAITING_FOR_AGENT = _ffi.DP_STATS_STATE_WAITING_FOR_AGENT
+    NOT_SUPPORTED_BY_AGENT = _ffi.DP_STATS_STATE_NOT_SUPPORTED_BY_AGENT
+    ENABLED = _ffi.DP_STATS_STATE_ENABLED
+
+
+def _stats_mode(value: Any, arg: str) -> int:
+    if isinstance(value, str):
+        try:
+            return int(StatsMode[value.upper()])
+        except KeyError:
+            raise ValueError(f"{arg}={value!r}: expected 'off', 'auto' or 'on'") from None
+    if isinstance(value, bool):
+        return int(StatsMode.AUTO if value else StatsMode.OFF)
+    return check_range(value, arg, U32)
+
+
+def _size(value: Any, arg: str) -> int:
+    return check_range(value, arg, (0, 2 ** (8 * ctypes.sizeof(ctypes.c_size_t)) - 1))
+
+
+def _list_setter(fn: Any) -> Callable[[Any, Any], Any]:
+    """Adapts a ``(builder, const dp_str *, size_t)`` setter to the one-argument OPTIONS shape."""
+
+    def call(builder: Any, arg: Any) -> Any:
+        array, n, _views = arg  # _views keep the strings alive during the call
+        return fn(builder, array, n)
+
+    call.__name__ = call.__qualname__ = fn.__name__
+    return call
+
+
+OPTIONS.update(
+    {
+        "runtime_id": (
+            lib.dp_exporter_builder_set_runtime_id,
+            _text,
+            "Runtime id of the tracer process, reported with client-side stats.",
+        ),
+        "stats": (
+            lib.dp_exporter_builder_set_stats,
+            _stats_mode,
+            "Client-side stats: 'off' (default), 'auto' or 'on' (or a StatsMode; True means 'auto').",
+        ),
+        "stats_bucket_size": (
+            lib.dp_exporter_builder_set_stats_bucket_size,
+            _millis,
+            "Stats bucket size and flush period, in seconds (default 10).",
+        ),
+        "stats_peer_tags": (
+            _list_setter(lib.dp_exporter_builder_set_stats_peer_tags),
+            _ffi.str_array,
+            "Peer tag keys aggregated in stats besides those the agent lists.",
+        ),
+        "stats_span_kinds": (
+            _list_setter(lib.dp_exporter_builder_set_stats_span_kinds),
+            _ffi.str_array,
+            "span.kind values that make a span eligible for stats (replaces the default list).",
+        ),
+        "stats_max_keys_per_bucket": (
+            lib.dp_exporter_builder_set_stats_max_keys_per_bucket,
+            _size,
+            "Distinct stats keys per bucket before the tracer_blocked_value overflow key (default 7000).",
+        ),
+        "stats_client_computed_top_level": (
+            lib.dp_exporter_builder_set_stats_client_computed_top_level,
+            _flag,
+            "True when the tracer marks top-level spans itself (_dd.top_level).",
+        ),
+    }
+)
 
 _PYTHON_DEFAULTS = {
     "language": "python",
@@ -334,3 +421,52 @@ class Exporter(Handle):
             for t, _ in borrowed:
                 t._unborrow()
         return Response(out)
+
+    # --- client-side stats and sampling feedback (data-pipeline-ffi/src/stats.rs) ------------------
+
+    @property
+    def stats_state(self) -> StatsState:
+        """What the exporter does about client-side stats now (changes with the agent's /info)."""
+        out = _ffi.dp_stats_state()
+        ptr = self._borrow()
+        try:
+            _check(lib.dp_exporter_stats_state(ptr, ctypes.byref(out)))
+        finally:
+            self._unborrow()
+        return StatsState(out.value)
+
+    @property
+    def stats_enabled(self) -> bool:
+        """True while client-side stats are computed."""
+        return self.stats_state is StatsState.ENABLED
+
+    def sampling_rate(self, service: str, env: str = "") -> float:
+        """The rate the agent asked for (``service``, ``env``) in its last answer that carried rates,
+        else its default rate, else 1.0 (no feedback yet)."""
+        s, e = to_name(service, "service"), to_name(env, "env")
+        out = ctypes.c_double()
+        ptr = self._borrow()
+        try:
+            _check(lib.dp_exporter_sampling_rate(ptr, s, e, ctypes.byref(out)))
+        finally:
+            self._unborrow()
+        return out.value
+
+    def flush_stats(self, force: bool = False, timeout: float = 5.0) -> None:
+        """Sends the complete stats buckets now (every bucket when ``force``), within ``timeout`` s."""
+        ms = _millis(timeout, "timeout")
+        ptr = self._borrow()
+        try:
+            _check(lib.dp_exporter_flush_stats(ptr, _flag(force, "force"), ms))
+        finally:
+            self._unborrow()
+
+    def shutdown(self, timeout: float = 5.0) -> None:
+        """Stops background work and delivers every stats bucket within ``timeout`` seconds. Call it
+        before :meth:`close`, which never blocks and drops what is left."""
+        ms = _millis(timeout, "timeout")
+        ptr = self._borrow()
+        try:
+            _check(lib.dp_exporter_shutdown(ptr, ms))
+        finally:
+            self._unborrow()
