@@ -3,17 +3,21 @@
 //! ```text
 //! cargo run --release -p data-pipeline --example send -- \
 //!     [--url URL] [--input v0.4|v0.5] [--output v0.4|v0.5] [--token T] \
-//!     [--lang L] [--tracer-version V] [--timeout-ms N] FILE
+//!     [--lang L] [--tracer-version V] [--timeout-ms N] [--stats [auto|on]] FILE
 //! ```
+//! `--stats` computes client-side stats for the spans of FILE (default `auto`: only when the
+//! agent's `/info` allows it; P0 chunks are then dropped; `on`: always), sends them to
+//! `/v0.6/stats` before exiting and reports the stats state on stderr.
 //! Without `--url`, the agent address comes from `DD_TRACE_AGENT_URL`, else `DD_AGENT_HOST` +
 //! `DD_TRACE_AGENT_PORT` (localhost:8126). Exit status: 0 delivered, 1 failed, 2 bad usage.
 
 use data_pipeline::exporter::{ExporterBuilder, Format};
+use data_pipeline::stats::StatsMode;
 use std::process::ExitCode;
 use std::time::Duration;
 
 const USAGE: &str = "usage: send [--url URL] [--input v0.4|v0.5] [--output v0.4|v0.5] [--token T] \
-[--lang L] [--tracer-version V] [--timeout-ms N] FILE";
+[--lang L] [--tracer-version V] [--timeout-ms N] [--stats [auto|on]] FILE";
 
 struct Args {
     url: Option<String>,
@@ -23,6 +27,7 @@ struct Args {
     lang: String,
     tracer_version: String,
     timeout: Option<Duration>,
+    stats: StatsMode,
     file: std::path::PathBuf,
 }
 
@@ -40,6 +45,7 @@ fn parse_args() -> Result<Args, String> {
     let mut lang = "rust".to_string();
     let mut tracer_version = env!("CARGO_PKG_VERSION").to_string();
     let mut timeout = None;
+    let mut stats = StatsMode::Off;
     let mut file = None;
     let text = |v: std::ffi::OsString| {
         v.into_string()
@@ -61,6 +67,16 @@ fn parse_args() -> Result<Args, String> {
                     .map_err(|_| "--timeout-ms needs a number".to_string())?;
                 timeout = Some(Duration::from_millis(ms));
             }
+            Long("stats") => {
+                stats = match p.optional_value() {
+                    Some(v) => match text(v)?.as_str() {
+                        "on" => StatsMode::On,
+                        "auto" => StatsMode::Auto,
+                        other => return Err(format!("--stats {other:?}: expected auto or on")),
+                    },
+                    None => StatsMode::Auto,
+                }
+            }
             Short('h') | Long("help") => return Err(String::new()),
             Value(v) if file.is_none() => file = Some(std::path::PathBuf::from(v)),
             other => return Err(other.unexpected().to_string()),
@@ -75,6 +91,7 @@ fn parse_args() -> Result<Args, String> {
         lang,
         tracer_version,
         timeout,
+        stats,
         file: file.ok_or("missing FILE")?,
     })
 }
@@ -112,7 +129,22 @@ fn main() -> ExitCode {
     if let Some(t) = args.timeout {
         b.send_timeout(t);
     }
-    let result = b.build().and_then(|ex| ex.send(&payload));
+    b.stats(args.stats);
+    let result = b.build().and_then(|ex| {
+        let resp = ex.send(&payload)?;
+        if args.stats != StatsMode::Off {
+            // Every bucket, complete or not, goes out before the process exits.
+            ex.shutdown(args.timeout.unwrap_or(Duration::from_secs(5)))?;
+            let dropped = ex.stats().map(|s| s.dropped_total()).unwrap_or_default();
+            eprintln!(
+                "send: client-side stats {:?}; P0 dropped: {} trace(s), {} span(s)",
+                ex.stats_state(),
+                dropped.traces,
+                dropped.spans
+            );
+        }
+        Ok(resp)
+    });
     match result {
         Ok(resp) => {
             println!("{}", String::from_utf8_lossy(&resp.body));
