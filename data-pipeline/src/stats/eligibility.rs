@@ -40,6 +40,11 @@ impl MetricsScan {
         let mut m = MetricsScan::default();
         let (mut top, mut tracer_top) = (false, false);
         for (k, v) in span.metrics.iter() {
+            // The length is in the map entry itself: filtering on it first spares loading the
+            // bytes of most keys (a cache miss each on large payloads; see benches/stats.rs).
+            if METRIC_KEY_LENS & super::key::len_bit(k.len()) == 0 {
+                continue;
+            }
             let v = *v;
             // Every key of interest starts with '_', 'h', 'g' or 'r': skip the others cheaply.
             match k.as_bytes().first() {
@@ -63,6 +68,17 @@ impl MetricsScan {
         m
     }
 }
+
+/// Bit `n` set for every length `n` of a metric key [`MetricsScan`] looks for.
+const METRIC_KEY_LENS: u64 = super::key::len_bit(TOP_LEVEL_KEY.len())
+    | super::key::len_bit(TRACER_TOP_LEVEL_KEY.len())
+    | super::key::len_bit(MEASURED_KEY.len())
+    | super::key::len_bit(PARTIAL_VERSION_KEY.len())
+    | super::key::len_bit("http.status_code".len())
+    | super::key::len_bit(GRPC_STATUS_KEYS[0].len())
+    | super::key::len_bit(GRPC_STATUS_KEYS[1].len())
+    | super::key::len_bit(GRPC_STATUS_KEYS[2].len())
+    | super::key::len_bit(GRPC_STATUS_KEYS[3].len());
 
 /// True when a span with these metrics and `span.kind` is counted.
 #[inline]

@@ -69,6 +69,8 @@ pub mod trilean {
 #[derive(Debug, Clone)]
 pub struct PeerTagKeys {
     keys: Vec<String>,
+    /// Bit `n` set when some key is `n` bytes long (see [`len_bit`]).
+    len_mask: u64,
     /// For each first byte, bit `n` set when a key of length `n` (n < 63; longer keys set bit
     /// 63) starts with that byte.
     filter: Box<[u64; 256]>,
@@ -91,6 +93,7 @@ impl PeerTagKeys {
             .collect();
         keys.sort_unstable();
         keys.dedup();
+        let len_mask = keys.iter().fold(0, |m, k| m | len_bit(k.len()));
         let mut filter = Box::new([0u64; 256]);
         let mut index = hashbrown::HashMap::with_hasher(foldhash::fast::FixedState::with_seed(7));
         for (i, k) in keys.iter().enumerate() {
@@ -99,6 +102,7 @@ impl PeerTagKeys {
         }
         PeerTagKeys {
             keys,
+            len_mask,
             filter,
             index,
         }
@@ -124,10 +128,23 @@ impl PeerTagKeys {
     }
 }
 
+/// Bit of a key length in a length mask (lengths >= 63 share bit 63).
 #[inline]
-fn len_bit(len: usize) -> u64 {
-    1u64 << len.min(63)
+pub(crate) const fn len_bit(len: usize) -> u64 {
+    1u64 << if len < 63 { len } else { 63 }
 }
+
+/// Bit `n` set for every length `n` of a meta key [`MetaScan`] looks for (peer keys aside).
+const META_KEY_LENS: u64 = len_bit(SPAN_KIND_KEY.len())
+    | len_bit(HTTP_STATUS_CODE_KEY.len())
+    | len_bit(HTTP_METHOD_KEY.len())
+    | len_bit(HTTP_ENDPOINT_KEY.len())
+    | len_bit(HTTP_ROUTE_KEY.len())
+    | len_bit(BASE_SERVICE_KEY.len())
+    | len_bit(GRPC_STATUS_KEYS[0].len())
+    | len_bit(GRPC_STATUS_KEYS[1].len())
+    | len_bit(GRPC_STATUS_KEYS[2].len())
+    | len_bit(GRPC_STATUS_KEYS[3].len());
 
 /// What one pass over a span's meta found for the key (last occurrence wins).
 #[derive(Debug, Clone, Default)]
@@ -148,7 +165,12 @@ impl<'s> MetaScan<'s> {
     #[inline]
     pub(crate) fn of(span: &'s Span<'_>, peer_keys: &PeerTagKeys) -> MetaScan<'s> {
         let mut m = MetaScan::default();
+        let lens = META_KEY_LENS | peer_keys.len_mask;
         for (k, v) in span.meta.iter() {
+            // Length first: the bytes of most keys are never loaded (see `MetricsScan::of`).
+            if lens & len_bit(k.len()) == 0 {
+                continue;
+            }
             let v: &'s str = v.as_ref();
             if let Some(i) = peer_keys.position(k) {
                 match m.peers.binary_search_by_key(&i, |(j, _)| *j) {
