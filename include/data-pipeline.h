@@ -1980,7 +1980,7 @@ struct dp_error *dp_exporter_flush_stats(const struct dp_exporter *exporter,
 /**
  * Stops the exporter's background work and delivers what it holds (every stats bucket), blocking
  * at most `timeout_ms`. Call it before `dp_exporter_free` (which never blocks and drops what is
- * left). Sends still work afterwards, without periodic stats flushes. Thread-safe.
+ * left). Sends still work afterwards, with client-side stats off. Thread-safe.
  *
  * # Safety
  * `exporter` is NULL or a live exporter.

@@ -462,8 +462,8 @@ class Exporter(Handle):
             self._unborrow()
 
     def shutdown(self, timeout: float = 5.0) -> None:
-        """Stops background work and delivers every stats bucket within ``timeout`` seconds. Call it
-        before :meth:`close`, which never blocks and drops what is left."""
+        """Stops background work and delivers every stats bucket within ``timeout`` seconds (stats
+        are off afterwards). Call it before :meth:`close`, which never blocks and drops what is left."""
         ms = _millis(timeout, "timeout")
         ptr = self._borrow()
         try:

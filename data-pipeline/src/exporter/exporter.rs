@@ -51,6 +51,13 @@ struct Prepared {
 /// answers 404 and does not list `/v0.5/traces`, the same payload is re-sent as v0.4 (and v0.4 is
 /// used from then on, logged once). So no send pays a separate sequential `/info` round-trip, and no
 /// payload is lost to an agent without v0.5.
+///
+/// Client-side stats (builder option `stats`, off by default; see [`crate::stats::stage`]): in
+/// `Auto` mode the first send waits once for `/info`; while the agent allows it, every send
+/// computes stats, drops P0 chunks and says so in its headers, and a background thread flushes
+/// the stats to `/v0.6/stats` every bucket period. Call [`Exporter::shutdown`] before dropping
+/// the exporter to deliver the last buckets (drop never blocks). The `rate_by_service` of the
+/// last answer is kept: [`Exporter::sampling_rate`].
 pub struct Exporter {
     transport: Transport,
     url: AgentUrl,
@@ -373,7 +380,7 @@ impl Exporter {
     }
 
     /// Stops background work and delivers what it holds (every stats bucket) within `timeout`.
-    /// Sends still work afterwards, but stats are no longer flushed periodically.
+    /// Sends still work afterwards, with client-side stats off (P0 chunks are sent again).
     pub fn shutdown(&self, timeout: Duration) -> Result<()> {
         match &self.stats {
             Some(s) => s.shutdown(timeout),

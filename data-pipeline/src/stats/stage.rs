@@ -33,6 +33,8 @@ pub struct StatsStage {
     p0_dropping: AtomicBool,
     /// Set once the first send waited for `/info` (Auto mode), so later sends never wait.
     info_awaited: AtomicBool,
+    /// Set by `shutdown`: stats stay off (nothing would flush them any more).
+    shut: AtomicBool,
     worker: StatsWorker,
     dropped_traces: AtomicU64,
     dropped_spans: AtomicU64,
@@ -79,6 +81,7 @@ impl StatsStage {
             state: AtomicU8::new(state as u8),
             p0_dropping: AtomicBool::new(false),
             info_awaited: AtomicBool::new(false),
+            shut: AtomicBool::new(false),
             worker,
             dropped_traces: AtomicU64::new(0),
             dropped_spans: AtomicU64::new(0),
@@ -110,6 +113,9 @@ impl StatsStage {
 
     /// Applies an `/info` answer (state, P0 dropping, peer tags, span kinds).
     pub(crate) fn on_agent_info(&self, info: &AgentInfo) {
+        if self.shut.load(Ordering::Acquire) {
+            return;
+        }
         let allowed = info.client_stats();
         let new = match self.config.mode {
             StatsMode::Off => StatsState::Disabled,
@@ -177,8 +183,13 @@ impl StatsStage {
         self.worker.flush(force, timeout)
     }
 
-    /// Stops the flushing thread and sends every bucket within `timeout`.
+    /// Stops the flushing thread and sends every bucket within `timeout`. Stats are off from
+    /// then on ([`StatsState::Disabled`]): later sends keep their P0 chunks and leave the stats
+    /// to the agent, since nothing would flush client-side ones any more.
     pub fn shutdown(&self, timeout: Duration) -> Result<()> {
+        self.shut.store(true, Ordering::Release);
+        self.state
+            .store(StatsState::Disabled as u8, Ordering::Release);
         self.worker.shutdown(timeout)
     }
 
@@ -290,6 +301,16 @@ mod tests {
         on.on_agent_info(&info(false, false));
         assert_eq!(on.state(), StatsState::Enabled);
         assert!(!on.p0_dropping());
+
+        // After shutdown stats stay off, whatever the agent says.
+        // (Its buckets cannot be delivered: nothing listens on port 1.)
+        assert!(s.shutdown(Duration::from_millis(200)).is_err());
+        assert_eq!(s.state(), StatsState::Disabled);
+        s.on_agent_info(&info(true, true));
+        assert_eq!(s.state(), StatsState::Disabled);
+        let mut t = p0_traces();
+        assert_eq!(s.process(&mut t), None);
+        assert_eq!(t.len(), 1);
     }
 
     #[test]
