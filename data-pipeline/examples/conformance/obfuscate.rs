@@ -13,11 +13,15 @@
 //! | `obfuscate.peer_ips` | `input` | `result` |
 //! | `obfuscate.span` | `span`, `config` | `span` |
 //! | `obfuscate.chunk` | `chunk`, `config` | `chunk` (obfuscation, truncation when `config.truncate`, replace rules) |
+//! | `obfuscate.stats_group` | `type`, `resource`, `db_type`?, `config`? | `resource` (the agent's `obfuscateStatsGroup`) |
 //! | `obfuscate.sql` | answered by the SQL module (see `handle`) | |
 //!
 //! A span `config` has the agent's obfuscation keys (`redis`, `valkey`, `memcached`, `http`,
-//! `elasticsearch`, `opensearch`, `mongodb`, `credit_cards`, `tag_replace_rules`); what is absent
-//! is off, as in the agent's tests (Go zero values), not the deployed agent's defaults.
+//! `elasticsearch`, `opensearch`, `mongodb`, `credit_cards`, `tag_replace_rules`), plus `sql`: the
+//! agent's SQL settings (`dbms`, `table_names`, `replace_digits`, `keep_sql_alias`,
+//! `dollar_quoted_func`, `obfuscation_mode`; the agent derives them from its feature flags, e.g.
+//! `sqllexer` = `obfuscation_mode: obfuscate_only`, `table_names`); what is absent is off, as in the
+//! agent's tests (Go zero values), not the deployed agent's defaults.
 
 use super::spanjson::{span_from_json, span_to_json};
 use data_pipeline::obfuscate::{
@@ -89,6 +93,22 @@ fn span_config(c: Option<&Value>) -> Result<ObfuscationConfig, String> {
             ReplaceRule::new(get("name"), get("pattern"), get("repl"))
                 .map_err(|e| e.to_string())?,
         );
+    }
+    if let Some(sql) = sub("sql") {
+        let text = |k: &str| {
+            sql.get(k)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned()
+        };
+        cfg.sql = obfuscate::SqlSettings {
+            dbms: text("dbms"),
+            table_names: flag(Some(sql), "table_names", false),
+            replace_digits: flag(Some(sql), "replace_digits", false),
+            keep_sql_alias: flag(Some(sql), "keep_sql_alias", false),
+            dollar_quoted_func: flag(Some(sql), "dollar_quoted_func", false),
+            obfuscation_mode: text("obfuscation_mode"),
+        };
     }
     cfg.truncate = flag(c, "truncate", false);
     Ok(cfg)
@@ -173,6 +193,12 @@ fn run(op: &str, req: &Value) -> Result<Value, String> {
             let o = Obfuscator::new(span_config(req.get("config"))?).map_err(|e| e.to_string())?;
             o.obfuscate_chunk(&mut chunk);
             json!({"chunk": chunk.iter().map(span_to_json).collect::<Vec<_>>()})
+        }
+        "obfuscate.stats_group" => {
+            let o = Obfuscator::new(span_config(req.get("config"))?).map_err(|e| e.to_string())?;
+            let db_type = req.get("db_type").and_then(Value::as_str).unwrap_or("");
+            let r = o.obfuscate_resource(field(req, "type")?, field(req, "resource")?, db_type);
+            json!({ "resource": r })
         }
         _ => return Err(String::new()),
     })
