@@ -147,15 +147,13 @@ fn run(op: &str, req: &Value) -> Result<Value, String> {
                 keep_values: strings(c, "keep_keys"),
                 obfuscate_sql_values: strings(c, "transform_keys"),
             });
-            // SQL values go through the same path spans use (unchanged until SQL is wired).
+            // SQL values go through the same path spans use (the default SQL settings, legacy).
             let ob = Obfuscator::new(ObfuscationConfig::disabled()).map_err(|e| e.to_string())?;
             let sql = |v: &str| match ob.obfuscate_sql(v, "") {
                 Ok(q) => q.query,
                 Err(_) => obfuscate::json::SQL_FAILURE_TEXT.to_string(),
             };
-            let sql_on = !matches!(ob.obfuscate_sql("", ""), Err(ref e) if e.message() == obfuscate::SQL_NOT_WIRED);
-            let t: Option<&dyn Fn(&str) -> String> = if sql_on { Some(&sql) } else { None };
-            json!({"result": o.obfuscate(field(req, "input")?, t).0})
+            json!({"result": o.obfuscate(field(req, "input")?, Some(&sql)).0})
         }
         "obfuscate.credit_card" => {
             let luhn = flag(req.get("config"), "luhn", false);

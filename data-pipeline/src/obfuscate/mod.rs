@@ -113,32 +113,33 @@ pub trait SqlObfuscator: Send + Sync {
     fn obfuscate_sql(&self, query: &str, dbms: &str) -> Result<SqlObfuscated>;
 }
 
-/// Message of the error returned while SQL obfuscation is not wired in.
-pub const SQL_NOT_WIRED: &str = "SQL obfuscation is not available in this build";
+impl SqlSettings {
+    /// The SQL obfuscator's configuration for these settings. Errors: an unknown
+    /// `obfuscation_mode` (`InvalidArgument`, the agent's message).
+    pub fn to_sql_config(&self) -> Result<sql::SqlConfig> {
+        Ok(sql::SqlConfig {
+            dbms: self.dbms.clone(),
+            table_names: self.table_names,
+            replace_digits: self.replace_digits,
+            keep_sql_alias: self.keep_sql_alias,
+            dollar_quoted_func: self.dollar_quoted_func,
+            obfuscation_mode: sql::ObfuscationMode::parse(&self.obfuscation_mode)?,
+            ..sql::SqlConfig::default()
+        })
+    }
+}
 
-/// **The wiring point for SQL obfuscation.** Every SQL query this module obfuscates (span
-/// resources, SQL tags, `obfuscate_sql_values` in JSON bodies) goes through here unless a
-/// backend was given with [`Obfuscator::with_sql_backend`]: it runs [`sql::obfuscate_sql`] with
-/// `settings`, `dbms` (when not empty) overriding the configured default database system.
+/// Obfuscates one SQL query with `settings`, `dbms` (when not empty) overriding the configured
+/// default database system, starting from the agent's default escape state. An [`Obfuscator`]
+/// does the same with one [`sql::SqlObfuscator`] for all its queries, so the agent's adaptive
+/// escape state carries from one query to the next as in the agent.
 pub fn obfuscate_sql_query(
     settings: &SqlSettings,
     query: &str,
     dbms: &str,
 ) -> Result<SqlObfuscated> {
-    let config = sql::SqlConfig {
-        dbms: if dbms.is_empty() {
-            settings.dbms.clone()
-        } else {
-            dbms.to_string()
-        },
-        table_names: settings.table_names,
-        replace_digits: settings.replace_digits,
-        keep_sql_alias: settings.keep_sql_alias,
-        dollar_quoted_func: settings.dollar_quoted_func,
-        obfuscation_mode: sql::ObfuscationMode::parse(&settings.obfuscation_mode)?,
-        ..sql::SqlConfig::default()
-    };
-    let out = sql::obfuscate_sql(query, &config)?;
+    let config = settings.to_sql_config()?;
+    let out = sql::SqlObfuscator::new().obfuscate_for_dbms(query, &config, dbms)?;
     Ok(SqlObfuscated {
         query: out.query,
         tables_csv: out.table_names,
@@ -253,8 +254,10 @@ pub struct Obfuscator {
     opensearch: Option<JsonObfuscator>,
     mongo: Option<JsonObfuscator>,
     sql: Option<Arc<dyn SqlObfuscator>>,
-    /// Whether [`obfuscate_sql_query`] is wired (probed once).
-    sql_wired: bool,
+    /// The built-in SQL engine, shared by clones (its escape state is the agent's, per obfuscator).
+    sql_engine: Arc<sql::SqlObfuscator>,
+    /// `cfg.sql` as the SQL engine's configuration (validated once).
+    sql_config: sql::SqlConfig,
 }
 
 impl std::fmt::Debug for Obfuscator {
@@ -267,18 +270,15 @@ impl std::fmt::Debug for Obfuscator {
 }
 
 impl Obfuscator {
-    /// An obfuscator for `cfg`. Errors: none today (rules are validated when built); kept
-    /// fallible for settings that need checking.
+    /// An obfuscator for `cfg`. Errors: an unknown SQL `obfuscation_mode` (`InvalidArgument`).
     pub fn new(cfg: ObfuscationConfig) -> Result<Self> {
         let build = |c: &JsonConfig| c.enabled.then(|| JsonObfuscator::new(c));
         Ok(Obfuscator {
             es: build(&cfg.elasticsearch),
             opensearch: build(&cfg.opensearch),
             mongo: build(&cfg.mongodb),
-            sql_wired: !matches!(
-                obfuscate_sql_query(&cfg.sql, "", ""),
-                Err(ref e) if e.kind() == ErrorKind::Unsupported
-            ),
+            sql_engine: Arc::new(sql::SqlObfuscator::new()),
+            sql_config: cfg.sql.to_sql_config()?,
             cfg,
             sql: None,
         })
@@ -295,19 +295,26 @@ impl Obfuscator {
         &self.cfg
     }
 
-    /// Obfuscates one SQL query (through the backend or [`obfuscate_sql_query`]).
+    /// Obfuscates one SQL query (through the backend, or the built-in engine with this
+    /// obfuscator's SQL settings); `dbms` (when not empty) overrides the configured database
+    /// system, as the agent's `ObfuscateSQLStringForDBMS`.
     pub fn obfuscate_sql(&self, query: &str, dbms: &str) -> Result<SqlObfuscated> {
         match &self.sql {
             Some(b) => b.obfuscate_sql(query, dbms),
-            None => obfuscate_sql_query(&self.cfg.sql, query, dbms),
+            None => {
+                let out = self
+                    .sql_engine
+                    .obfuscate_for_dbms(query, &self.sql_config, dbms)?;
+                Ok(SqlObfuscated {
+                    query: out.query,
+                    tables_csv: out.table_names,
+                })
+            }
         }
     }
 
-    /// The SQL transformer for JSON `obfuscate_sql_values`, or `None` when SQL is not wired.
+    /// The SQL transformer for JSON `obfuscate_sql_values`.
     fn sql_transformer(&self) -> Option<impl Fn(&str) -> String + '_> {
-        if self.sql.is_none() && !self.sql_wired {
-            return None;
-        }
         Some(move |v: &str| match self.obfuscate_sql(v, "") {
             Ok(o) => o.query,
             Err(_) => json::SQL_FAILURE_TEXT.to_owned(),

@@ -43,11 +43,11 @@ pub(crate) fn attempt(
     src: &[u8],
     literal_escapes: bool,
     cfg: &SqlConfig,
+    dbms: LegacyDbms,
 ) -> Result<Attempt, (String, bool)> {
-    let dbms = LegacyDbms::from_config(&cfg.dbms);
     let mut tok = Tokenizer::new(src, literal_escapes, dbms, cfg.dollar_quoted_func);
     let func_body = |body: &[u8], lesc: bool| -> Option<Vec<u8>> {
-        attempt(body, lesc, cfg).ok().map(|a| a.query)
+        attempt(body, lesc, cfg, dbms).ok().map(|a| a.query)
     };
     let mut out: Vec<u8> = Vec::with_capacity(src.len());
     let mut meta = LegacyMetadata::default();

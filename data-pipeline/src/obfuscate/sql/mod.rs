@@ -79,11 +79,23 @@ impl SqlObfuscator {
 
     /// Obfuscates `query` with `config`.
     pub fn obfuscate(&self, query: &str, config: &SqlConfig) -> Result<ObfuscatedSql> {
+        self.obfuscate_for_dbms(query, config, "")
+    }
+
+    /// Obfuscates `query` with `config`, `dbms` (when not empty) in place of `config.dbms` (the
+    /// agent's `ObfuscateSQLStringForDBMS`: a span's `db.type` overrides the configured system).
+    pub fn obfuscate_for_dbms(
+        &self,
+        query: &str,
+        config: &SqlConfig,
+        dbms: &str,
+    ) -> Result<ObfuscatedSql> {
+        let dbms_name = if dbms.is_empty() { &config.dbms } else { dbms };
         let src = query.as_bytes();
         match config.obfuscation_mode {
-            ObfuscationMode::Legacy => self.legacy(src, config),
+            ObfuscationMode::Legacy => self.legacy(src, config, dbms_name),
             ObfuscationMode::ObfuscateOnly => {
-                let dbms = lexer::Dbms::from_config(&config.dbms);
+                let dbms = lexer::Dbms::from_config(dbms_name);
                 let out = modes::obfuscate(src, &modes::ObfOpts::from_config(config), dbms);
                 Ok(ObfuscatedSql {
                     query: text::into_string(out),
@@ -91,7 +103,7 @@ impl SqlObfuscator {
                 })
             }
             ObfuscationMode::NormalizeOnly | ObfuscationMode::ObfuscateAndNormalize => {
-                let dbms = lexer::Dbms::from_config(&config.dbms);
+                let dbms = lexer::Dbms::from_config(dbms_name);
                 let obf = modes::ObfOpts::from_config(config);
                 let norm = modes::NormOpts::from_config(config);
                 let obf = (config.obfuscation_mode == ObfuscationMode::ObfuscateAndNormalize)
@@ -109,14 +121,15 @@ impl SqlObfuscator {
         }
     }
 
-    fn legacy(&self, src: &[u8], config: &SqlConfig) -> Result<ObfuscatedSql> {
+    fn legacy(&self, src: &[u8], config: &SqlConfig, dbms: &str) -> Result<ObfuscatedSql> {
         let lesc = self.literal_escapes();
-        let first = legacy::attempt(src, lesc, config);
+        let dbms = tokenizer::LegacyDbms::from_config(dbms);
+        let first = legacy::attempt(src, lesc, config, dbms);
         let attempt = match first {
             Ok(a) => a,
             Err((msg, seen_escape)) => {
                 if seen_escape {
-                    if let Ok(a) = legacy::attempt(src, !lesc, config) {
+                    if let Ok(a) = legacy::attempt(src, !lesc, config, dbms) {
                         self.literal_escapes.store(!lesc, Ordering::Relaxed);
                         return Ok(Self::result(a));
                     }
