@@ -2,6 +2,7 @@
 //! `dp_exporter_builder_set_<name>`; [`ExporterBuilder::OPTIONS`] lists the names).
 
 use super::codec::Format;
+use super::pipeline::{split_list, CreditCardMode, ProcessingConfig};
 use super::Exporter;
 use crate::transport::AgentUrl;
 use crate::{Error, Result};
@@ -66,6 +67,7 @@ pub(crate) struct ExporterConfig {
     pub max_retries: u32,
     pub test_session_token: String,
     pub stats: crate::stats::StatsConfig,
+    pub processing: ProcessingConfig,
 }
 
 impl Default for ExporterConfig {
@@ -81,6 +83,7 @@ impl Default for ExporterConfig {
             max_retries: DEFAULT_MAX_RETRIES,
             test_session_token: String::new(),
             stats: crate::stats::StatsConfig::default(),
+            processing: ProcessingConfig::default(),
         }
     }
 }
@@ -196,6 +199,78 @@ options! {
     /// True when the tracer marked top-level spans itself (`_dd.top_level` / `_top_level`), so the
     /// exporter trusts the marks instead of computing them per chunk (default false).
     stats_client_computed_top_level(enabled: bool) => |c| c.stats.client_computed_top_level = enabled;
+    /// Normalize spans as the agent does (service, name, resource, type, ids, times, status
+    /// codes, truncation); chunks the agent would reject are dropped and counted
+    /// ([`Exporter::normalize_counts`]). Default: off towards a Datadog agent (it normalizes
+    /// itself); see [`super::pipeline`] for the defaults per destination.
+    normalize(enabled: bool) => |c| c.processing.normalize = Some(enabled);
+    /// Obfuscate spans as the agent does (SQL, Redis/Valkey, Memcached, HTTP URLs, JSON bodies,
+    /// credit cards, tag replacement rules) with the `obfuscation_*` settings. Default: off
+    /// towards a Datadog agent (it obfuscates with its own settings).
+    obfuscate(enabled: bool) => |c| c.processing.obfuscate = Some(enabled);
+    /// SQL obfuscation mode: "" (the agent's default, legacy), `obfuscate_only`,
+    /// `normalize_only` or `obfuscate_and_normalize` (checked by `build`).
+    obfuscation_sql_mode(mode: impl Into<String>) => |c| c.processing.obfuscation.sql.obfuscation_mode = mode.into();
+    /// Default database system for SQL spans without `db.type` (`postgresql`, `mysql`, `mssql`,
+    /// `oracle`, `snowflake`, ...); "" = none.
+    obfuscation_sql_dbms(dbms: impl Into<String>) => |c| c.processing.obfuscation.sql.dbms = dbms.into();
+    /// Replace digits in table names and identifiers with `?` (the agent's `replace_sql_digits`
+    /// / `quantize_sql_tables` feature). Default off.
+    obfuscation_sql_replace_digits(enabled: bool) => |c| c.processing.obfuscation.sql.replace_digits = enabled;
+    /// Keep `AS alias` in SQL (the agent's `keep_sql_alias` feature). Default off.
+    obfuscation_sql_keep_alias(enabled: bool) => |c| c.processing.obfuscation.sql.keep_sql_alias = enabled;
+    /// Obfuscate the body of `$func$...$func$` strings as SQL (the agent's `dollar_quoted_func`
+    /// feature). Default off.
+    obfuscation_sql_dollar_quoted_func(enabled: bool) => |c| c.processing.obfuscation.sql.dollar_quoted_func = enabled;
+    /// Add the `sql.tables` tag with the tables a query reads or writes (the agent's
+    /// `table_names` feature). Default off.
+    obfuscation_sql_table_names(enabled: bool) => |c| c.processing.obfuscation.sql.table_names = enabled;
+    /// Obfuscate `redis.raw_command` (the resource of Redis spans is quantized anyway). Default on.
+    obfuscation_redis(enabled: bool) => |c| c.processing.obfuscation.redis.enabled = enabled;
+    /// Replace every Redis argument with `?`, not only the sensitive ones. Default off.
+    obfuscation_redis_remove_all_args(enabled: bool) => |c| c.processing.obfuscation.redis.remove_all_args = enabled;
+    /// Obfuscate `valkey.raw_command`. Default on.
+    obfuscation_valkey(enabled: bool) => |c| c.processing.obfuscation.valkey.enabled = enabled;
+    /// Replace every Valkey argument with `?`. Default off.
+    obfuscation_valkey_remove_all_args(enabled: bool) => |c| c.processing.obfuscation.valkey.remove_all_args = enabled;
+    /// Obfuscate `memcached.command`. Default on.
+    obfuscation_memcached(enabled: bool) => |c| c.processing.obfuscation.memcached.enabled = enabled;
+    /// Keep the Memcached command without its value (otherwise the tag becomes ""). Default off.
+    obfuscation_memcached_keep_command(enabled: bool) => |c| c.processing.obfuscation.memcached.keep_command = enabled;
+    /// Remove the query string of `http.url` (it becomes `?`). Default off.
+    obfuscation_http_remove_query_string(enabled: bool) => |c| c.processing.obfuscation.http.remove_query_string = enabled;
+    /// Replace URL path segments that contain digits with `?`. Default off.
+    obfuscation_http_remove_paths_with_digits(enabled: bool) => |c| c.processing.obfuscation.http.remove_paths_with_digits = enabled;
+    /// Credit card numbers in tags: off, on (the agent's default) or with the Luhn check.
+    obfuscation_credit_cards(mode: CreditCardMode) => |c| c.processing.set_credit_cards(mode);
+    /// Tag keys whose values are never checked for card numbers (comma- or space-separated, as
+    /// `DD_APM_OBFUSCATION_CREDIT_CARDS_KEEP_VALUES`), on top of the agent's allow-list.
+    obfuscation_credit_cards_keep_values(keys: &str) => |c| c.processing.obfuscation.credit_cards.keep_values = split_list(keys);
+    /// Obfuscate `elasticsearch.body`. Default on.
+    obfuscation_elasticsearch(enabled: bool) => |c| c.processing.obfuscation.elasticsearch.enabled = enabled;
+    /// Keys whose values stay in `elasticsearch.body` (comma- or space-separated).
+    obfuscation_elasticsearch_keep_values(keys: &str) => |c| c.processing.obfuscation.elasticsearch.keep_values = split_list(keys);
+    /// Keys whose values in `elasticsearch.body` are obfuscated as SQL (comma- or space-separated).
+    obfuscation_elasticsearch_obfuscate_sql_values(keys: &str) => |c| c.processing.obfuscation.elasticsearch.obfuscate_sql_values = split_list(keys);
+    /// Obfuscate `opensearch.body`. Default on.
+    obfuscation_opensearch(enabled: bool) => |c| c.processing.obfuscation.opensearch.enabled = enabled;
+    /// Keys whose values stay in `opensearch.body` (comma- or space-separated).
+    obfuscation_opensearch_keep_values(keys: &str) => |c| c.processing.obfuscation.opensearch.keep_values = split_list(keys);
+    /// Keys whose values in `opensearch.body` are obfuscated as SQL (comma- or space-separated).
+    obfuscation_opensearch_obfuscate_sql_values(keys: &str) => |c| c.processing.obfuscation.opensearch.obfuscate_sql_values = split_list(keys);
+    /// Obfuscate `mongodb.query`. Default on.
+    obfuscation_mongodb(enabled: bool) => |c| c.processing.obfuscation.mongodb.enabled = enabled;
+    /// Keys whose values stay in `mongodb.query` (comma- or space-separated).
+    obfuscation_mongodb_keep_values(keys: &str) => |c| c.processing.obfuscation.mongodb.keep_values = split_list(keys);
+    /// Keys whose values in `mongodb.query` are obfuscated as SQL (comma- or space-separated).
+    obfuscation_mongodb_obfuscate_sql_values(keys: &str) => |c| c.processing.obfuscation.mongodb.obfuscate_sql_values = split_list(keys);
+    /// Tag replacement rules in the agent's JSON form (`DD_APM_REPLACE_TAGS`):
+    /// `[{"name": "http.url", "pattern": "token=[^&]+", "repl": "token=?"}]` (`name` is a tag,
+    /// `resource.name`, or `*`). Applied with obfuscation, after it. Checked by `build`; "" = none.
+    replace_tags(rules_json: impl Into<String>) => |c| c.processing.replace_tags = rules_json.into();
+    /// The agent's `component2name` feature for normalization: a non-empty `component` tag
+    /// becomes the span name. Default off.
+    normalization_component_to_name(enabled: bool) => |c| c.processing.component_to_name = enabled;
 }
 
 impl ExporterBuilder {
@@ -266,7 +341,36 @@ mod tests {
             .stats_peer_tags(["db.name"])
             .stats_span_kinds(vec!["server".to_string()])
             .stats_max_keys_per_bucket(10)
-            .stats_client_computed_top_level(true);
+            .stats_client_computed_top_level(true)
+            .normalize(true)
+            .obfuscate(true)
+            .obfuscation_sql_mode("obfuscate_only")
+            .obfuscation_sql_dbms("postgresql")
+            .obfuscation_sql_replace_digits(true)
+            .obfuscation_sql_keep_alias(true)
+            .obfuscation_sql_dollar_quoted_func(true)
+            .obfuscation_sql_table_names(true)
+            .obfuscation_redis(false)
+            .obfuscation_redis_remove_all_args(true)
+            .obfuscation_valkey(false)
+            .obfuscation_valkey_remove_all_args(true)
+            .obfuscation_memcached(false)
+            .obfuscation_memcached_keep_command(true)
+            .obfuscation_http_remove_query_string(true)
+            .obfuscation_http_remove_paths_with_digits(true)
+            .obfuscation_credit_cards(CreditCardMode::Luhn)
+            .obfuscation_credit_cards_keep_values("a, b")
+            .obfuscation_elasticsearch(false)
+            .obfuscation_elasticsearch_keep_values("k1")
+            .obfuscation_elasticsearch_obfuscate_sql_values("q1")
+            .obfuscation_opensearch(false)
+            .obfuscation_opensearch_keep_values("k2")
+            .obfuscation_opensearch_obfuscate_sql_values("q2")
+            .obfuscation_mongodb(false)
+            .obfuscation_mongodb_keep_values("k3")
+            .obfuscation_mongodb_obfuscate_sql_values("q3")
+            .replace_tags("[]")
+            .normalization_component_to_name(true);
         let expected = [
             "url",
             "url_from_env",
@@ -293,6 +397,35 @@ mod tests {
             "stats_span_kinds",
             "stats_max_keys_per_bucket",
             "stats_client_computed_top_level",
+            "normalize",
+            "obfuscate",
+            "obfuscation_sql_mode",
+            "obfuscation_sql_dbms",
+            "obfuscation_sql_replace_digits",
+            "obfuscation_sql_keep_alias",
+            "obfuscation_sql_dollar_quoted_func",
+            "obfuscation_sql_table_names",
+            "obfuscation_redis",
+            "obfuscation_redis_remove_all_args",
+            "obfuscation_valkey",
+            "obfuscation_valkey_remove_all_args",
+            "obfuscation_memcached",
+            "obfuscation_memcached_keep_command",
+            "obfuscation_http_remove_query_string",
+            "obfuscation_http_remove_paths_with_digits",
+            "obfuscation_credit_cards",
+            "obfuscation_credit_cards_keep_values",
+            "obfuscation_elasticsearch",
+            "obfuscation_elasticsearch_keep_values",
+            "obfuscation_elasticsearch_obfuscate_sql_values",
+            "obfuscation_opensearch",
+            "obfuscation_opensearch_keep_values",
+            "obfuscation_opensearch_obfuscate_sql_values",
+            "obfuscation_mongodb",
+            "obfuscation_mongodb_keep_values",
+            "obfuscation_mongodb_obfuscate_sql_values",
+            "replace_tags",
+            "normalization_component_to_name",
         ];
         assert_eq!(ExporterBuilder::OPTIONS, expected);
         let c = &b.config;
@@ -310,6 +443,26 @@ mod tests {
         );
         assert_eq!(c.stats.max_keys_per_bucket, 10);
         assert!(c.stats.client_computed_top_level);
+        let p = &c.processing;
+        let o = &p.obfuscation;
+        assert_eq!((p.normalize, p.obfuscate), (Some(true), Some(true)));
+        assert_eq!(o.sql.obfuscation_mode, "obfuscate_only");
+        assert_eq!(o.sql.dbms, "postgresql");
+        assert!(o.sql.replace_digits && o.sql.keep_sql_alias && o.sql.dollar_quoted_func);
+        assert!(o.sql.table_names);
+        assert!(!o.redis.enabled && o.redis.remove_all_args);
+        assert!(!o.valkey.enabled && o.valkey.remove_all_args);
+        assert!(!o.memcached.enabled && o.memcached.keep_command);
+        assert!(o.http.remove_query_string && o.http.remove_paths_with_digits);
+        assert!(o.credit_cards.enabled && o.credit_cards.luhn);
+        assert_eq!(o.credit_cards.keep_values, ["a", "b"]);
+        assert!(!o.elasticsearch.enabled && !o.opensearch.enabled && !o.mongodb.enabled);
+        assert_eq!(o.elasticsearch.keep_values, ["k1"]);
+        assert_eq!(o.opensearch.obfuscate_sql_values, ["q2"]);
+        assert_eq!(o.mongodb.keep_values, ["k3"]);
+        assert_eq!(p.replace_tags, "[]");
+        assert!(p.component_to_name);
+        assert!(b.build().is_ok());
     }
 
     #[test]
@@ -349,5 +502,16 @@ mod tests {
             .unwrap_err();
         assert!(err.message().contains("stats_max_keys_per_bucket"), "{err}");
         assert!(ExporterBuilder::new().build().is_ok());
+        let err = ExporterBuilder::new()
+            .obfuscate(true)
+            .obfuscation_sql_mode("fast")
+            .build()
+            .unwrap_err();
+        assert_eq!(err.kind(), crate::ErrorKind::InvalidArgument);
+        let err = ExporterBuilder::new()
+            .replace_tags(r#"[{"name": "a"}]"#)
+            .build()
+            .unwrap_err();
+        assert!(err.message().contains("replace_tags"), "{err}");
     }
 }

@@ -2,6 +2,7 @@
 
 use super::builder::ExporterConfig;
 use super::codec::{self, Format};
+use super::pipeline::Pipeline;
 use super::response::{AgentResponse, RatesByService};
 use super::TracerMetadata;
 use crate::info::{AgentInfo, InfoState, AGENT_STATE_HEADER, INFO_PATH};
@@ -71,6 +72,8 @@ pub struct Exporter {
     stats: Option<StatsStage>,
     /// `rate_by_service` of the last response that carried rates.
     rates: Mutex<Arc<RatesByService>>,
+    /// Normalization and obfuscation (see [`super::pipeline`]).
+    pipeline: Pipeline,
 }
 
 impl std::fmt::Debug for Exporter {
@@ -158,6 +161,8 @@ impl Exporter {
             HeaderName::from_static("datadog-send-real-http-status"),
             HeaderValue::from_static("1"),
         );
+        // A Datadog agent applies its own rules: the stages default to off (bypasses_agent = false).
+        let pipeline = Pipeline::new(&config.processing, &m.language, false)?;
         let transport = Transport::new(&url, config.connect_timeout)?;
         let stats = StatsStage::new(
             &config.stats,
@@ -192,6 +197,7 @@ impl Exporter {
             v05_unavailable: AtomicBool::new(false),
             stats,
             rates: Mutex::default(),
+            pipeline,
         })
     }
 
@@ -319,16 +325,24 @@ impl Exporter {
         })
     }
 
+    /// What normalization fixed and dropped since the exporter was built, per reason (the
+    /// agent's `reason:` names; zero everywhere while `normalize` is off).
+    pub fn normalize_counts(&self) -> crate::normalize::NormalizeCounts {
+        self.pipeline.normalize_counts()
+    }
+
     /// True when a stage (normalization, obfuscation, stats, ...) must see the spans, which rules
     /// out the passthrough fast path.
     fn has_processing(&self) -> bool {
-        self.stats.as_ref().is_some_and(StatsStage::computing)
+        self.pipeline.is_active() || self.stats.as_ref().is_some_and(StatsStage::computing)
     }
 
     /// THE place where spans are transformed between decode and encode (normalize, obfuscate,
     /// compute stats, drop P0s). Called once per send, only when [`Exporter::has_processing`] is
     /// true. Returns what P0 dropping removed when stats were computed (for the headers).
     fn process(&self, traces: &mut Traces<'_>) -> Option<DroppedP0> {
+        // Normalization and obfuscation first (exporter/pipeline.rs), then stats on their result.
+        self.pipeline.process(traces);
         self.stats.as_ref().and_then(|s| s.process(traces))
     }
 

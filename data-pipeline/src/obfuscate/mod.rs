@@ -39,7 +39,7 @@ pub use ip::quantize_peer_ip_addresses;
 pub use json::{JsonConfig, JsonObfuscator};
 pub use memcached::obfuscate_memcached;
 pub use redis::{obfuscate_redis, quantize_redis, remove_all_redis_args};
-pub use replace::{replace_tags, ReplaceRule};
+pub use replace::{replace_tags, rules_from_json, ReplaceRule};
 
 use crate::error::{ErrorKind, Result};
 use crate::normalize::{truncate_span, update_str, MAX_RESOURCE_LEN};

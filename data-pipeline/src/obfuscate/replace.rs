@@ -74,6 +74,34 @@ pub fn rules_from_triples<'a>(
         .collect()
 }
 
+/// Parses rules in the agent's JSON form (`DD_APM_REPLACE_TAGS`):
+/// `[{"name": "...", "pattern": "...", "repl": "..."}, ...]`. An absent `repl` is "" and unknown
+/// keys are ignored, as the agent's decoding does. Errors (`InvalidArgument`): not a JSON array
+/// of objects, a field that is not a string, or a rule [`ReplaceRule::new`] rejects.
+pub fn rules_from_json(text: &str) -> Result<Vec<ReplaceRule>> {
+    let v: serde_json::Value = serde_json::from_str(text)
+        .map_err(|e| Error::invalid_argument(format!("replace rules are not JSON: {e}")))?;
+    let items = v.as_array().ok_or_else(|| {
+        Error::invalid_argument("replace rules: expected a JSON array of {name, pattern, repl}")
+    })?;
+    items
+        .iter()
+        .map(|item| {
+            let obj = item.as_object().ok_or_else(|| {
+                Error::invalid_argument("replace rules: every rule must be a JSON object")
+            })?;
+            let field = |k: &str| match obj.get(k) {
+                None | Some(serde_json::Value::Null) => Ok(""),
+                Some(serde_json::Value::String(s)) => Ok(s.as_str()),
+                Some(_) => Err(Error::invalid_argument(format!(
+                    "replace rules: {k:?} must be a string"
+                ))),
+            };
+            ReplaceRule::new(field("name")?, field("pattern")?, field("repl")?)
+        })
+        .collect()
+}
+
 fn set<'a>(field: &mut Cow<'a, str>, rule: &ReplaceRule) {
     if let Cow::Owned(s) = rule.apply(field) {
         *field = Cow::Owned(s);
@@ -270,6 +298,29 @@ fn replace_span(span: &mut Span<'_>, rule: &ReplaceRule) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rules_from_agent_json() {
+        let r = rules_from_json(
+            r#"[{"name": "http.url", "pattern": "token=[^&]+", "repl": "token=?"},
+                {"name": "*", "pattern": "secret", "other": 1}]"#,
+        )
+        .unwrap();
+        assert_eq!(r.len(), 2);
+        assert_eq!(r[0].apply("a?token=abc&b=1"), "a?token=?&b=1");
+        assert_eq!(r[1].repl(), "");
+        for bad in [
+            "{}",
+            "[1]",
+            r#"[{"name": "a", "pattern": 3}]"#,
+            r#"[{"name": "", "pattern": "x"}]"#,
+            r#"[{"name": "a", "pattern": "("}]"#,
+            "nope",
+        ] {
+            let e = rules_from_json(bad).unwrap_err();
+            assert_eq!(e.kind(), crate::ErrorKind::InvalidArgument, "{bad}");
+        }
+    }
 
     #[test]
     fn go_floats() {
