@@ -277,3 +277,26 @@ fn send_traces_and_v05_output_are_processed_too() {
         .any(|r| r.path() == "/v0.5/traces"));
     assert_no_check_failures(&agent, token);
 }
+
+#[test]
+fn send_traces_counts_only_the_chunks_that_go_out() {
+    let agent = TestAgent::start();
+    let token = "pipeline-send-traces-drop";
+    agent.start_session(token, None);
+    let ex = builder(&agent.url(), token)
+        .normalize(true)
+        .build()
+        .unwrap();
+    let mut bad = mixed_trace(31);
+    bad[0].trace_id = 0;
+    assert_eq!(ex.send_traces(&[bad, mixed_trace(32)]).unwrap().status, 200);
+    let req = agent
+        .requests(token)
+        .into_iter()
+        .find(|r| r.path() == "/v0.4/traces")
+        .expect("trace request");
+    assert_eq!(req.header("X-Datadog-Trace-Count"), Some("1"));
+    assert_eq!(agent.traces(token).as_array().unwrap().len(), 1);
+    assert_eq!(ex.normalize_counts().get(Reason::TraceIdZero), 1);
+    assert_no_check_failures(&agent, token);
+}
