@@ -287,6 +287,24 @@ typedef struct dp_span_event dp_span_event;
 typedef struct dp_span_link dp_span_link;
 
 /**
+ * SQL obfuscation settings (the agent's `SQLConfig`). Create with `dp_sql_config_new` (the agent's
+ * defaults: legacy obfuscator, every option off), change with the `dp_sql_config_set_*` setters,
+ * free with `dp_sql_config_free`.
+ *
+ * Movable between threads; setters need exclusive use, but any number of threads may pass the
+ * same config to `dp_obfuscate_sql` at once (it is only read).
+ */
+typedef struct dp_sql_config dp_sql_config;
+
+/**
+ * Owned UTF-8 text returned by the library, NUL-terminated. Read it with `dp_string_view`, free it
+ * with `dp_string_free`.
+ *
+ * Immutable: thread-safe (Send + Sync).
+ */
+typedef struct dp_string dp_string;
+
+/**
  * A trace chunk: the spans of one trace that are sent together. Create with `dp_trace_new`, fill with
  * `dp_trace_push_span`, send with `dp_exporter_send_traces` (which only borrows it), free with
  * `dp_trace_free`.
@@ -391,6 +409,17 @@ typedef struct dp_http_header {
 typedef uint32_t dp_format;
 
 /**
+ * Why normalization fixed a span or dropped a chunk: one of the `DP_NORMALIZE_*` values (the
+ * agent's `reason:` tags). Append-only: numbers are never reused.
+ */
+typedef uint32_t dp_normalize_reason;
+
+/**
+ * Credit card obfuscation in span tags: one of the `DP_CREDIT_CARDS_*` values.
+ */
+typedef uint32_t dp_credit_card_mode;
+
+/**
  * A log level: one of the `DP_LOG_LEVEL_*` values. A larger value is more verbose.
  */
 typedef uint32_t dp_log_level;
@@ -472,6 +501,21 @@ typedef uint32_t dp_stats_state;
 #define DP_FORMAT_V05 5
 
 /**
+ * Tags are not checked.
+ */
+#define DP_CREDIT_CARDS_OFF 0
+
+/**
+ * Values that look like a card number become `?` (the agent's default).
+ */
+#define DP_CREDIT_CARDS_ON 1
+
+/**
+ * As `DP_CREDIT_CARDS_ON`, with the Luhn checksum required too.
+ */
+#define DP_CREDIT_CARDS_LUHN 2
+
+/**
  * No logging (what the library does until `dp_set_log_callback` is called).
  */
 #define DP_LOG_LEVEL_OFF 0
@@ -500,6 +544,106 @@ typedef uint32_t dp_stats_state;
  * Everything.
  */
 #define DP_LOG_LEVEL_TRACE 5
+
+/**
+ * A chunk without spans (chunk dropped).
+ */
+#define DP_NORMALIZE_EMPTY_TRACE 0
+
+/**
+ * A span with trace id 0 (chunk dropped).
+ */
+#define DP_NORMALIZE_TRACE_ID_ZERO 1
+
+/**
+ * A span with span id 0 (chunk dropped).
+ */
+#define DP_NORMALIZE_SPAN_ID_ZERO 2
+
+/**
+ * A span of another trace than the chunk's first span (chunk dropped).
+ */
+#define DP_NORMALIZE_FOREIGN_SPAN 3
+
+/**
+ * Two spans of a chunk share a span id (counted, kept).
+ */
+#define DP_NORMALIZE_DUPLICATE_SPAN_ID 4
+
+/**
+ * Empty service replaced by the fallback service.
+ */
+#define DP_NORMALIZE_SERVICE_EMPTY 5
+
+/**
+ * Service longer than 100 bytes, truncated.
+ */
+#define DP_NORMALIZE_SERVICE_TRUNCATE 6
+
+/**
+ * Unusable service replaced by the fallback service.
+ */
+#define DP_NORMALIZE_SERVICE_INVALID 7
+
+/**
+ * `peer.service` longer than 100 bytes, truncated.
+ */
+#define DP_NORMALIZE_PEER_SERVICE_TRUNCATE 8
+
+/**
+ * Unusable `peer.service` replaced with "".
+ */
+#define DP_NORMALIZE_PEER_SERVICE_INVALID 9
+
+/**
+ * `_dd.base_service` longer than 100 bytes, truncated.
+ */
+#define DP_NORMALIZE_BASE_SERVICE_TRUNCATE 10
+
+/**
+ * Unusable `_dd.base_service` replaced with "".
+ */
+#define DP_NORMALIZE_BASE_SERVICE_INVALID 11
+
+/**
+ * Empty operation name replaced by `unnamed_operation`.
+ */
+#define DP_NORMALIZE_SPAN_NAME_EMPTY 12
+
+/**
+ * Operation name longer than 100 bytes, truncated.
+ */
+#define DP_NORMALIZE_SPAN_NAME_TRUNCATE 13
+
+/**
+ * Unusable operation name replaced by `unnamed_operation`.
+ */
+#define DP_NORMALIZE_SPAN_NAME_INVALID 14
+
+/**
+ * Empty resource replaced by the operation name.
+ */
+#define DP_NORMALIZE_RESOURCE_EMPTY 15
+
+/**
+ * Span type longer than 100 bytes, truncated.
+ */
+#define DP_NORMALIZE_TYPE_TRUNCATE 16
+
+/**
+ * Start before 2000-01-01, replaced by now - duration.
+ */
+#define DP_NORMALIZE_INVALID_START_DATE 17
+
+/**
+ * Negative or overflowing duration, replaced by 0.
+ */
+#define DP_NORMALIZE_INVALID_DURATION 18
+
+/**
+ * `http.status_code` outside 100..=599, removed.
+ */
+#define DP_NORMALIZE_INVALID_HTTP_STATUS_CODE 19
 
 /**
  * Never (default): spans pass through, the agent computes stats.
@@ -1481,6 +1625,307 @@ struct dp_error *dp_exporter_builder_set_test_session_token(struct dp_exporter_b
                                                             struct dp_str value);
 
 /**
+ * How many times normalization fixed a span or dropped a chunk for `reason` since the exporter
+ * was built (0 while the `normalize` option is off, for an unknown reason, or when `exporter` is
+ * NULL). Dropped chunks are never sent.
+ *
+ * # Safety
+ * `exporter` is NULL or a live exporter.
+ */
+uint64_t dp_exporter_normalize_count(const struct dp_exporter *exporter,
+                                     dp_normalize_reason reason);
+
+/**
+ * Normalize spans as the agent does (service, name, resource, type, ids, times, `http.status_code`, truncation); chunks the agent would reject are dropped and counted (`dp_exporter_normalize_count`). Default off towards a Datadog agent, which normalizes what it receives.
+ *
+ * # Safety
+ * `builder` is NULL or a live builder.
+ */
+DP_MUST_USE
+struct dp_error *dp_exporter_builder_set_normalize(struct dp_exporter_builder *builder,
+                                                   bool enabled);
+
+/**
+ * Obfuscate spans as the agent does (SQL, Redis/Valkey, Memcached, HTTP URLs, JSON bodies, credit cards, replace rules) with the `obfuscation_*` options. Default off towards a Datadog agent, which obfuscates with its own settings. Either stage on means payloads are decoded and re-encoded (no passthrough).
+ *
+ * # Safety
+ * `builder` is NULL or a live builder.
+ */
+DP_MUST_USE
+struct dp_error *dp_exporter_builder_set_obfuscate(struct dp_exporter_builder *builder,
+                                                   bool enabled);
+
+/**
+ * SQL obfuscator: "" (the agent's default, legacy), `obfuscate_only`, `normalize_only` or `obfuscate_and_normalize`. Checked by `dp_exporter_builder_build`. Copied.
+ *
+ * # Safety
+ * `builder` is NULL or a live builder; `value` is a valid `dp_str`.
+ */
+DP_MUST_USE
+struct dp_error *dp_exporter_builder_set_obfuscation_sql_mode(struct dp_exporter_builder *builder,
+                                                              struct dp_str value);
+
+/**
+ * Database system assumed for SQL spans without a `db.type` tag (`postgresql`, `mysql`, `mssql`, ...); "" = none. Copied.
+ *
+ * # Safety
+ * `builder` is NULL or a live builder; `value` is a valid `dp_str`.
+ */
+DP_MUST_USE
+struct dp_error *dp_exporter_builder_set_obfuscation_sql_dbms(struct dp_exporter_builder *builder,
+                                                              struct dp_str value);
+
+/**
+ * Replace digits in SQL table names and identifiers with `?`. Default false.
+ *
+ * # Safety
+ * `builder` is NULL or a live builder.
+ */
+DP_MUST_USE
+struct dp_error *dp_exporter_builder_set_obfuscation_sql_replace_digits(struct dp_exporter_builder *builder,
+                                                                        bool enabled);
+
+/**
+ * Keep SQL `AS alias`. Default false.
+ *
+ * # Safety
+ * `builder` is NULL or a live builder.
+ */
+DP_MUST_USE
+struct dp_error *dp_exporter_builder_set_obfuscation_sql_keep_alias(struct dp_exporter_builder *builder,
+                                                                    bool enabled);
+
+/**
+ * Obfuscate the body of `$func$...$func$` as SQL. Default false.
+ *
+ * # Safety
+ * `builder` is NULL or a live builder.
+ */
+DP_MUST_USE
+struct dp_error *dp_exporter_builder_set_obfuscation_sql_dollar_quoted_func(struct dp_exporter_builder *builder,
+                                                                            bool enabled);
+
+/**
+ * Add `sql.tables` (the tables a query addresses) to SQL spans. Default false.
+ *
+ * # Safety
+ * `builder` is NULL or a live builder.
+ */
+DP_MUST_USE
+struct dp_error *dp_exporter_builder_set_obfuscation_sql_table_names(struct dp_exporter_builder *builder,
+                                                                     bool enabled);
+
+/**
+ * Obfuscate `redis.raw_command` (Redis resources are quantized regardless). Default true.
+ *
+ * # Safety
+ * `builder` is NULL or a live builder.
+ */
+DP_MUST_USE
+struct dp_error *dp_exporter_builder_set_obfuscation_redis(struct dp_exporter_builder *builder,
+                                                           bool enabled);
+
+/**
+ * Replace every Redis argument with `?`. Default false.
+ *
+ * # Safety
+ * `builder` is NULL or a live builder.
+ */
+DP_MUST_USE
+struct dp_error *dp_exporter_builder_set_obfuscation_redis_remove_all_args(struct dp_exporter_builder *builder,
+                                                                           bool enabled);
+
+/**
+ * Obfuscate `valkey.raw_command`. Default true.
+ *
+ * # Safety
+ * `builder` is NULL or a live builder.
+ */
+DP_MUST_USE
+struct dp_error *dp_exporter_builder_set_obfuscation_valkey(struct dp_exporter_builder *builder,
+                                                            bool enabled);
+
+/**
+ * Replace every Valkey argument with `?`. Default false.
+ *
+ * # Safety
+ * `builder` is NULL or a live builder.
+ */
+DP_MUST_USE
+struct dp_error *dp_exporter_builder_set_obfuscation_valkey_remove_all_args(struct dp_exporter_builder *builder,
+                                                                            bool enabled);
+
+/**
+ * Obfuscate `memcached.command`. Default true.
+ *
+ * # Safety
+ * `builder` is NULL or a live builder.
+ */
+DP_MUST_USE
+struct dp_error *dp_exporter_builder_set_obfuscation_memcached(struct dp_exporter_builder *builder,
+                                                               bool enabled);
+
+/**
+ * Keep the Memcached command without its value (else the tag becomes ""). Default false.
+ *
+ * # Safety
+ * `builder` is NULL or a live builder.
+ */
+DP_MUST_USE
+struct dp_error *dp_exporter_builder_set_obfuscation_memcached_keep_command(struct dp_exporter_builder *builder,
+                                                                            bool enabled);
+
+/**
+ * Replace the query string of `http.url` with `?`. Default false.
+ *
+ * # Safety
+ * `builder` is NULL or a live builder.
+ */
+DP_MUST_USE
+struct dp_error *dp_exporter_builder_set_obfuscation_http_remove_query_string(struct dp_exporter_builder *builder,
+                                                                              bool enabled);
+
+/**
+ * Replace `http.url` path segments containing digits with `?`. Default false.
+ *
+ * # Safety
+ * `builder` is NULL or a live builder.
+ */
+DP_MUST_USE
+struct dp_error *dp_exporter_builder_set_obfuscation_http_remove_paths_with_digits(struct dp_exporter_builder *builder,
+                                                                                   bool enabled);
+
+/**
+ * Credit card numbers in tags: `DP_CREDIT_CARDS_OFF`, `DP_CREDIT_CARDS_ON` (default) or `DP_CREDIT_CARDS_LUHN` (Luhn checksum required too). Another value is `DP_STATUS_INVALID_ARGUMENT`.
+ *
+ * # Safety
+ * `builder` is NULL or a live builder.
+ */
+DP_MUST_USE
+struct dp_error *dp_exporter_builder_set_obfuscation_credit_cards(struct dp_exporter_builder *builder,
+                                                                  dp_credit_card_mode mode);
+
+/**
+ * Tag keys never checked for card numbers (comma- or space-separated), on top of the agent's allow-list. Copied.
+ *
+ * # Safety
+ * `builder` is NULL or a live builder; `value` is a valid `dp_str`.
+ */
+DP_MUST_USE
+struct dp_error *dp_exporter_builder_set_obfuscation_credit_cards_keep_values(struct dp_exporter_builder *builder,
+                                                                              struct dp_str value);
+
+/**
+ * Obfuscate `elasticsearch.body`. Default true.
+ *
+ * # Safety
+ * `builder` is NULL or a live builder.
+ */
+DP_MUST_USE
+struct dp_error *dp_exporter_builder_set_obfuscation_elasticsearch(struct dp_exporter_builder *builder,
+                                                                   bool enabled);
+
+/**
+ * Keys whose values stay in `elasticsearch.body` (comma- or space-separated). Copied.
+ *
+ * # Safety
+ * `builder` is NULL or a live builder; `value` is a valid `dp_str`.
+ */
+DP_MUST_USE
+struct dp_error *dp_exporter_builder_set_obfuscation_elasticsearch_keep_values(struct dp_exporter_builder *builder,
+                                                                               struct dp_str value);
+
+/**
+ * Keys whose values in `elasticsearch.body` are obfuscated as SQL (comma- or space-separated). Copied.
+ *
+ * # Safety
+ * `builder` is NULL or a live builder; `value` is a valid `dp_str`.
+ */
+DP_MUST_USE
+struct dp_error *dp_exporter_builder_set_obfuscation_elasticsearch_obfuscate_sql_values(struct dp_exporter_builder *builder,
+                                                                                        struct dp_str value);
+
+/**
+ * Obfuscate `opensearch.body`. Default true.
+ *
+ * # Safety
+ * `builder` is NULL or a live builder.
+ */
+DP_MUST_USE
+struct dp_error *dp_exporter_builder_set_obfuscation_opensearch(struct dp_exporter_builder *builder,
+                                                                bool enabled);
+
+/**
+ * Keys whose values stay in `opensearch.body` (comma- or space-separated). Copied.
+ *
+ * # Safety
+ * `builder` is NULL or a live builder; `value` is a valid `dp_str`.
+ */
+DP_MUST_USE
+struct dp_error *dp_exporter_builder_set_obfuscation_opensearch_keep_values(struct dp_exporter_builder *builder,
+                                                                            struct dp_str value);
+
+/**
+ * Keys whose values in `opensearch.body` are obfuscated as SQL (comma- or space-separated). Copied.
+ *
+ * # Safety
+ * `builder` is NULL or a live builder; `value` is a valid `dp_str`.
+ */
+DP_MUST_USE
+struct dp_error *dp_exporter_builder_set_obfuscation_opensearch_obfuscate_sql_values(struct dp_exporter_builder *builder,
+                                                                                     struct dp_str value);
+
+/**
+ * Obfuscate `mongodb.query`. Default true.
+ *
+ * # Safety
+ * `builder` is NULL or a live builder.
+ */
+DP_MUST_USE
+struct dp_error *dp_exporter_builder_set_obfuscation_mongodb(struct dp_exporter_builder *builder,
+                                                             bool enabled);
+
+/**
+ * Keys whose values stay in `mongodb.query` (comma- or space-separated). Copied.
+ *
+ * # Safety
+ * `builder` is NULL or a live builder; `value` is a valid `dp_str`.
+ */
+DP_MUST_USE
+struct dp_error *dp_exporter_builder_set_obfuscation_mongodb_keep_values(struct dp_exporter_builder *builder,
+                                                                         struct dp_str value);
+
+/**
+ * Keys whose values in `mongodb.query` are obfuscated as SQL (comma- or space-separated). Copied.
+ *
+ * # Safety
+ * `builder` is NULL or a live builder; `value` is a valid `dp_str`.
+ */
+DP_MUST_USE
+struct dp_error *dp_exporter_builder_set_obfuscation_mongodb_obfuscate_sql_values(struct dp_exporter_builder *builder,
+                                                                                  struct dp_str value);
+
+/**
+ * Tag replacement rules in the agent's JSON form (`DD_APM_REPLACE_TAGS`), e.g. `[{"name": "http.url", "pattern": "token=[^&]+", "repl": "token=?"}]`; applied with obfuscation. Checked by `dp_exporter_builder_build`; "" = none. Copied.
+ *
+ * # Safety
+ * `builder` is NULL or a live builder; `value` is a valid `dp_str`.
+ */
+DP_MUST_USE
+struct dp_error *dp_exporter_builder_set_replace_tags(struct dp_exporter_builder *builder,
+                                                      struct dp_str value);
+
+/**
+ * The agent's `component2name` feature: a non-empty `component` tag becomes the span name. Default false.
+ *
+ * # Safety
+ * `builder` is NULL or a live builder.
+ */
+DP_MUST_USE
+struct dp_error *dp_exporter_builder_set_normalization_component_to_name(struct dp_exporter_builder *builder,
+                                                                         bool enabled);
+
+/**
  * Sends the library's log records at `level` and more severe to `callback`; replaces any previous
  * callback. The library is silent until this is called, and never writes to stdout or stderr.
  *
@@ -1505,6 +1950,332 @@ struct dp_error *dp_set_log_callback(dp_log_callback callback,
                                      void *user_data,
                                      dp_user_data_free user_data_free,
                                      dp_log_level level);
+
+/**
+ * The agent's name of a reason (`"service_empty"`, the value of its `reason:` tag), or `""` for a
+ * number this library does not know. Static text, never NULL, never freed.
+ */
+const char *dp_normalize_reason_name(dp_normalize_reason reason);
+
+/**
+ * Normalizes a service name as the agent does: at most 100 bytes, normalized as a tag value; an
+ * empty or unusable one becomes the fallback the agent uses, `unnamed-<lang>-service` (or
+ * `unnamed-service` when `lang` is empty).
+ *
+ * # Safety
+ * `service` and `lang` are valid views; `out` is valid for a write.
+ */
+DP_MUST_USE
+struct dp_error *dp_normalize_service(struct dp_str service,
+                                      struct dp_str lang,
+                                      struct dp_string **out);
+
+/**
+ * Normalizes an operation name as the agent does: at most 100 bytes, metric-name form
+ * (`[a-zA-Z][a-zA-Z0-9_.]*`); an empty or unusable one becomes `unnamed_operation`.
+ *
+ * # Safety
+ * `name` is a valid view; `out` is valid for a write.
+ */
+DP_MUST_USE struct dp_error *dp_normalize_name(struct dp_str name, struct dp_string **out);
+
+/**
+ * Normalizes a `key:value` tag as the agent does: lower case, leading non-letters trimmed, runs of
+ * invalid characters replaced with `_`, at most 200 characters.
+ *
+ * # Safety
+ * `tag` is a valid view; `out` is valid for a write.
+ */
+DP_MUST_USE struct dp_error *dp_normalize_tag(struct dp_str tag, struct dp_string **out);
+
+/**
+ * Normalizes a tag value alone (as for `env`): like `dp_normalize_tag`, but the value may start
+ * with any character.
+ *
+ * # Safety
+ * `value` is a valid view; `out` is valid for a write.
+ */
+DP_MUST_USE struct dp_error *dp_normalize_tag_value(struct dp_str value, struct dp_string **out);
+
+/**
+ * A new SQL config with the agent's defaults. Never NULL unless the library panicked.
+ */
+struct dp_sql_config *dp_sql_config_new(void);
+
+/**
+ * Frees a SQL config. NULL is a no-op.
+ *
+ * # Safety
+ * `cfg` is NULL or a live config, not freed before and not in use by another thread.
+ */
+void dp_sql_config_free(struct dp_sql_config *cfg);
+
+/**
+ * The database system: `mysql`, `postgresql`, `mssql`, `oracle`, `snowflake`, `sqlite`, ... (the
+ * agent's spellings; the sqllexer modes also accept `postgres`, `sqlserver`, `sql-server`). Default
+ * "" (none). Copied.
+ *
+ * # Safety
+ * `cfg` is NULL or a live config not used concurrently; `dbms` is a valid view.
+ */
+DP_MUST_USE struct dp_error *dp_sql_config_set_dbms(struct dp_sql_config *cfg, struct dp_str dbms);
+
+/**
+ * The obfuscator: "" (the agent's default, legacy tokenizer), `obfuscate_only`, `normalize_only`
+ * or `obfuscate_and_normalize` (go-sqllexer modes). Anything else is `DP_STATUS_INVALID_ARGUMENT`
+ * and leaves the config unchanged.
+ *
+ * # Safety
+ * `cfg` is NULL or a live config not used concurrently; `mode` is a valid view.
+ */
+DP_MUST_USE
+struct dp_error *dp_sql_config_set_obfuscation_mode(struct dp_sql_config *cfg,
+                                                    struct dp_str mode);
+
+/**
+ * Collect the names of the tables the query reads or writes (`dp_obfuscate_sql`'s `tables_out`). Default false.
+ *
+ * # Safety
+ * `cfg` is NULL or a live config not used concurrently.
+ */
+DP_MUST_USE
+struct dp_error *dp_sql_config_set_table_names(struct dp_sql_config *cfg,
+                                               bool enabled);
+
+/**
+ * Collect the commands (`SELECT`, `UPDATE`, ...) (reported by the conformance driver only; kept for parity with the agent's `SQLConfig`). Default false.
+ *
+ * # Safety
+ * `cfg` is NULL or a live config not used concurrently.
+ */
+DP_MUST_USE
+struct dp_error *dp_sql_config_set_collect_commands(struct dp_sql_config *cfg,
+                                                    bool enabled);
+
+/**
+ * Collect the comments (as `collect_commands`). Default false.
+ *
+ * # Safety
+ * `cfg` is NULL or a live config not used concurrently.
+ */
+DP_MUST_USE
+struct dp_error *dp_sql_config_set_collect_comments(struct dp_sql_config *cfg,
+                                                    bool enabled);
+
+/**
+ * Collect procedure names (normalizing modes; as `collect_commands`). Default false.
+ *
+ * # Safety
+ * `cfg` is NULL or a live config not used concurrently.
+ */
+DP_MUST_USE
+struct dp_error *dp_sql_config_set_collect_procedures(struct dp_sql_config *cfg,
+                                                      bool enabled);
+
+/**
+ * Replace digits in table names and identifiers with `?`. Default false.
+ *
+ * # Safety
+ * `cfg` is NULL or a live config not used concurrently.
+ */
+DP_MUST_USE
+struct dp_error *dp_sql_config_set_replace_digits(struct dp_sql_config *cfg,
+                                                  bool enabled);
+
+/**
+ * Keep `AS alias`. Default false.
+ *
+ * # Safety
+ * `cfg` is NULL or a live config not used concurrently.
+ */
+DP_MUST_USE
+struct dp_error *dp_sql_config_set_keep_sql_alias(struct dp_sql_config *cfg,
+                                                  bool enabled);
+
+/**
+ * Obfuscate the body of `$func$...$func$` as SQL instead of replacing it. Default false.
+ *
+ * # Safety
+ * `cfg` is NULL or a live config not used concurrently.
+ */
+DP_MUST_USE
+struct dp_error *dp_sql_config_set_dollar_quoted_func(struct dp_sql_config *cfg,
+                                                      bool enabled);
+
+/**
+ * Normalizing modes: no space after `(` and before `)`. Default false.
+ *
+ * # Safety
+ * `cfg` is NULL or a live config not used concurrently.
+ */
+DP_MUST_USE
+struct dp_error *dp_sql_config_set_remove_space_between_parentheses(struct dp_sql_config *cfg,
+                                                                    bool enabled);
+
+/**
+ * sqllexer obfuscating modes: keep `NULL`. Default false.
+ *
+ * # Safety
+ * `cfg` is NULL or a live config not used concurrently.
+ */
+DP_MUST_USE struct dp_error *dp_sql_config_set_keep_null(struct dp_sql_config *cfg, bool enabled);
+
+/**
+ * sqllexer obfuscating modes: keep `TRUE` / `FALSE`. Default false.
+ *
+ * # Safety
+ * `cfg` is NULL or a live config not used concurrently.
+ */
+DP_MUST_USE
+struct dp_error *dp_sql_config_set_keep_boolean(struct dp_sql_config *cfg,
+                                                bool enabled);
+
+/**
+ * sqllexer obfuscating modes: keep `$1`-style parameters. Default false.
+ *
+ * # Safety
+ * `cfg` is NULL or a live config not used concurrently.
+ */
+DP_MUST_USE
+struct dp_error *dp_sql_config_set_keep_positional_parameter(struct dp_sql_config *cfg,
+                                                             bool enabled);
+
+/**
+ * Normalizing modes: keep a trailing `;`. Default false.
+ *
+ * # Safety
+ * `cfg` is NULL or a live config not used concurrently.
+ */
+DP_MUST_USE
+struct dp_error *dp_sql_config_set_keep_trailing_semicolon(struct dp_sql_config *cfg,
+                                                           bool enabled);
+
+/**
+ * Normalizing modes: keep identifier quotes. Default false.
+ *
+ * # Safety
+ * `cfg` is NULL or a live config not used concurrently.
+ */
+DP_MUST_USE
+struct dp_error *dp_sql_config_set_keep_identifier_quotation(struct dp_sql_config *cfg,
+                                                             bool enabled);
+
+/**
+ * sqllexer obfuscating modes: keep the literal after a JSON operator. Default false.
+ *
+ * # Safety
+ * `cfg` is NULL or a live config not used concurrently.
+ */
+DP_MUST_USE
+struct dp_error *dp_sql_config_set_keep_json_path(struct dp_sql_config *cfg,
+                                                  bool enabled);
+
+/**
+ * sqllexer obfuscating modes: replace `@p1` / `:name` bind parameters. Default false.
+ *
+ * # Safety
+ * `cfg` is NULL or a live config not used concurrently.
+ */
+DP_MUST_USE
+struct dp_error *dp_sql_config_set_replace_bind_parameter(struct dp_sql_config *cfg,
+                                                          bool enabled);
+
+/**
+ * Obfuscates a SQL query as the agent does (literals become `?`, comments go, value lists collapse,
+ * ...), with `cfg` (NULL = the agent's defaults). Each call starts from the agent's initial escape
+ * state, so the result depends on this call's arguments only.
+ *
+ * On success `*out` receives the obfuscated query and, when `tables_out` is not NULL,
+ * `*tables_out` the comma-separated table names (empty unless `dp_sql_config_set_table_names`).
+ * Errors: `DP_STATUS_INVALID_ARGUMENT` with the agent's message when the legacy obfuscator cannot
+ * parse the query (the agent then reports `Non-parsable SQL query`), `DP_STATUS_INVALID_UTF8`,
+ * `DP_STATUS_NULL_ARGUMENT` (`out`).
+ *
+ * # Safety
+ * `query` is a valid view; `cfg` is NULL or a live config; `out` is valid for a write; `tables_out`
+ * is NULL or valid for a write.
+ */
+DP_MUST_USE
+struct dp_error *dp_obfuscate_sql(struct dp_str query,
+                                  const struct dp_sql_config *cfg,
+                                  struct dp_string **out,
+                                  struct dp_string **tables_out);
+
+/**
+ * Obfuscates a Redis (or Valkey) command as the agent does for `redis.raw_command`: the arguments
+ * of known commands that may carry data become `?`; with `remove_all_args` every argument does.
+ * Several commands may be separated by newlines.
+ *
+ * # Safety
+ * `command` is a valid view; `out` is valid for a write.
+ */
+DP_MUST_USE
+struct dp_error *dp_obfuscate_redis(struct dp_str command,
+                                    bool remove_all_args,
+                                    struct dp_string **out);
+
+/**
+ * Quantizes a Redis resource as the agent does for the resource of Redis spans: the command names
+ * only (`SET k v\nGET k` -> `SET GET`), `...` after too many.
+ *
+ * # Safety
+ * `resource` is a valid view; `out` is valid for a write.
+ */
+DP_MUST_USE struct dp_error *dp_quantize_redis(struct dp_str resource, struct dp_string **out);
+
+/**
+ * Obfuscates a Memcached command as the agent does for `memcached.command`: the stored value is
+ * dropped; without `keep_command` the result is "" (the agent's default).
+ *
+ * # Safety
+ * `command` is a valid view; `out` is valid for a write.
+ */
+DP_MUST_USE
+struct dp_error *dp_obfuscate_memcached(struct dp_str command,
+                                        bool keep_command,
+                                        struct dp_string **out);
+
+/**
+ * Obfuscates a URL as the agent does for `http.url`: user info removed; with
+ * `remove_query_string` the query becomes `?`; with `remove_paths_with_digits` path segments that
+ * contain a digit become `?`. A URL that does not parse becomes `?`.
+ *
+ * # Safety
+ * `url` is a valid view; `out` is valid for a write.
+ */
+DP_MUST_USE
+struct dp_error *dp_obfuscate_http_url(struct dp_str url,
+                                       bool remove_query_string,
+                                       bool remove_paths_with_digits,
+                                       struct dp_string **out);
+
+/**
+ * Obfuscates a JSON body as the agent does for `elasticsearch.body`, `opensearch.body` and
+ * `mongodb.query`: every scalar value becomes `"?"`, except the values under the keys of
+ * `keep_keys` (kept as they are) and the string values under `sql_keys` (obfuscated as SQL with
+ * `sql_cfg`, NULL = defaults). Keys are comma- or space-separated; either list may be empty.
+ * Invalid JSON is obfuscated as far as it parses, as in the agent.
+ *
+ * # Safety
+ * `json`, `keep_keys`, `sql_keys` are valid views; `sql_cfg` is NULL or a live config; `out` is
+ * valid for a write.
+ */
+DP_MUST_USE
+struct dp_error *dp_obfuscate_json(struct dp_str json,
+                                   struct dp_str keep_keys,
+                                   struct dp_str sql_keys,
+                                   const struct dp_sql_config *sql_cfg,
+                                   struct dp_string **out);
+
+/**
+ * Whether `value` looks like a credit card number by the agent's rules (digits with optional
+ * spaces or dashes, a known issuer prefix and length; with `luhn`, a valid Luhn checksum too).
+ * Writes `*out`.
+ *
+ * # Safety
+ * `value` is a valid view; `out` is valid for a write.
+ */
+DP_MUST_USE struct dp_error *dp_is_credit_card(struct dp_str value, bool luhn, bool *out);
 
 /**
  * The HTTP status of the answer (2xx: errors are returned as `DP_STATUS_HTTP` instead); 0 when
@@ -1988,6 +2759,24 @@ struct dp_error *dp_exporter_flush_stats(const struct dp_exporter *exporter,
 DP_MUST_USE
 struct dp_error *dp_exporter_shutdown(const struct dp_exporter *exporter,
                                       uint64_t timeout_ms);
+
+/**
+ * The text of `s`: `ptr` is NUL-terminated (so it can be used as a C string when the text has no
+ * NUL of its own), `len` does not count the terminator. Valid until `dp_string_free(s)`; `{NULL, 0}`
+ * when `s` is NULL.
+ *
+ * # Safety
+ * `s` is NULL or a live `dp_string`.
+ */
+struct dp_str dp_string_view(const struct dp_string *s);
+
+/**
+ * Frees a string. NULL is a no-op.
+ *
+ * # Safety
+ * `s` is NULL or a live `dp_string`, not freed before.
+ */
+void dp_string_free(struct dp_string *s);
 
 /**
  * A new empty trace chunk. Never NULL unless the library panicked. Free with `dp_trace_free`.

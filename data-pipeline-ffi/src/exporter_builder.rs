@@ -96,7 +96,7 @@ pub(crate) unsafe fn with_builder(
 }
 
 /// Sets a string option (copied).
-unsafe fn set_str(
+pub(crate) unsafe fn set_str(
     builder: *mut dp_exporter_builder,
     value: dp_str,
     set: impl FnOnce(&mut ExporterBuilder, String),

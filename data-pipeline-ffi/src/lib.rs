@@ -10,7 +10,9 @@
 //!
 //! One module per concern or handle: [`error`], [`boundary`], [`slice`], [`version`], [`log`],
 //! [`exporter_builder`], [`exporter`], [`response`], [`span`] (spans, links, events), [`trace`]
-//! (trace chunks), [`datastreams`] (Data Streams Monitoring, pathway contexts, carriers), [`debug`].
+//! (trace chunks), [`datastreams`] (Data Streams Monitoring, pathway contexts, carriers), [`debug`];
+//! [`exporter_processing`] (the normalization and obfuscation options), [`obfuscate`] and
+//! [`normalize`] (standalone functions), [`string`] (text the library returns).
 
 #![deny(missing_docs)]
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -24,11 +26,15 @@ pub mod debug;
 pub mod error;
 pub mod exporter;
 pub mod exporter_builder;
+pub mod exporter_processing;
 pub mod log;
+pub mod normalize;
+pub mod obfuscate;
 pub mod response;
 pub mod slice;
 pub mod span;
 pub mod stats;
+pub mod string;
 pub mod trace;
 pub mod version;
 

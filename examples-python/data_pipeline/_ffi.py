@@ -475,6 +475,127 @@ def version() -> str:
     return LIBRARY_VERSION
 
 
+# ---- normalization and obfuscation (pipeline branch) -----------------------------------------------
+# The exporter's processing options, the standalone obfuscation/normalization functions and the
+# owned dp_string they return. Kept in one block so it merges apart from the rest.
+
+
+class dp_sql_config(Structure):
+    """Opaque ``struct dp_sql_config``."""
+
+
+class dp_string(Structure):
+    """Opaque ``struct dp_string``."""
+
+
+dp_normalize_reason = c_uint32
+dp_credit_card_mode = c_uint32
+
+DP_CREDIT_CARDS_OFF = 0
+DP_CREDIT_CARDS_ON = 1
+DP_CREDIT_CARDS_LUHN = 2
+
+DP_NORMALIZE_EMPTY_TRACE = 0
+DP_NORMALIZE_TRACE_ID_ZERO = 1
+DP_NORMALIZE_SPAN_ID_ZERO = 2
+DP_NORMALIZE_FOREIGN_SPAN = 3
+DP_NORMALIZE_DUPLICATE_SPAN_ID = 4
+DP_NORMALIZE_SERVICE_EMPTY = 5
+DP_NORMALIZE_SERVICE_TRUNCATE = 6
+DP_NORMALIZE_SERVICE_INVALID = 7
+DP_NORMALIZE_PEER_SERVICE_TRUNCATE = 8
+DP_NORMALIZE_PEER_SERVICE_INVALID = 9
+DP_NORMALIZE_BASE_SERVICE_TRUNCATE = 10
+DP_NORMALIZE_BASE_SERVICE_INVALID = 11
+DP_NORMALIZE_SPAN_NAME_EMPTY = 12
+DP_NORMALIZE_SPAN_NAME_TRUNCATE = 13
+DP_NORMALIZE_SPAN_NAME_INVALID = 14
+DP_NORMALIZE_RESOURCE_EMPTY = 15
+DP_NORMALIZE_TYPE_TRUNCATE = 16
+DP_NORMALIZE_INVALID_START_DATE = 17
+DP_NORMALIZE_INVALID_DURATION = 18
+DP_NORMALIZE_INVALID_HTTP_STATUS_CODE = 19
+
+_B = P(dp_exporter_builder)
+_STR_OUT = P(P(dp_string))
+_PROCESSING_BOOL_OPTIONS = [
+    "normalize",
+    "obfuscate",
+    "obfuscation_sql_replace_digits",
+    "obfuscation_sql_keep_alias",
+    "obfuscation_sql_dollar_quoted_func",
+    "obfuscation_sql_table_names",
+    "obfuscation_redis",
+    "obfuscation_redis_remove_all_args",
+    "obfuscation_valkey",
+    "obfuscation_valkey_remove_all_args",
+    "obfuscation_memcached",
+    "obfuscation_memcached_keep_command",
+    "obfuscation_http_remove_query_string",
+    "obfuscation_http_remove_paths_with_digits",
+    "obfuscation_elasticsearch",
+    "obfuscation_opensearch",
+    "obfuscation_mongodb",
+    "normalization_component_to_name",
+]
+_PROCESSING_STR_OPTIONS = [
+    "obfuscation_sql_mode",
+    "obfuscation_sql_dbms",
+    "obfuscation_credit_cards_keep_values",
+    "obfuscation_elasticsearch_keep_values",
+    "obfuscation_elasticsearch_obfuscate_sql_values",
+    "obfuscation_opensearch_keep_values",
+    "obfuscation_opensearch_obfuscate_sql_values",
+    "obfuscation_mongodb_keep_values",
+    "obfuscation_mongodb_obfuscate_sql_values",
+    "replace_tags",
+]
+_SQL_CONFIG_FLAGS = [
+    "table_names",
+    "collect_commands",
+    "collect_comments",
+    "collect_procedures",
+    "replace_digits",
+    "keep_sql_alias",
+    "dollar_quoted_func",
+    "remove_space_between_parentheses",
+    "keep_null",
+    "keep_boolean",
+    "keep_positional_parameter",
+    "keep_trailing_semicolon",
+    "keep_identifier_quotation",
+    "keep_json_path",
+    "replace_bind_parameter",
+]
+
+PROCESSING_DECLARATIONS: Dict[str, Tuple[Any, List[Any]]] = {
+    **{f"dp_exporter_builder_set_{n}": (ERR, [_B, c_bool]) for n in _PROCESSING_BOOL_OPTIONS},
+    **{f"dp_exporter_builder_set_{n}": (ERR, [_B, dp_str]) for n in _PROCESSING_STR_OPTIONS},
+    "dp_exporter_builder_set_obfuscation_credit_cards": (ERR, [_B, dp_credit_card_mode]),
+    "dp_exporter_normalize_count": (c_uint64, [P(dp_exporter), dp_normalize_reason]),
+    "dp_normalize_reason_name": (c_char_p, [dp_normalize_reason]),
+    "dp_normalize_service": (ERR, [dp_str, dp_str, _STR_OUT]),
+    "dp_normalize_name": (ERR, [dp_str, _STR_OUT]),
+    "dp_normalize_tag": (ERR, [dp_str, _STR_OUT]),
+    "dp_normalize_tag_value": (ERR, [dp_str, _STR_OUT]),
+    "dp_sql_config_new": (P(dp_sql_config), []),
+    "dp_sql_config_free": (None, [P(dp_sql_config)]),
+    "dp_sql_config_set_dbms": (ERR, [P(dp_sql_config), dp_str]),
+    "dp_sql_config_set_obfuscation_mode": (ERR, [P(dp_sql_config), dp_str]),
+    **{f"dp_sql_config_set_{n}": (ERR, [P(dp_sql_config), c_bool]) for n in _SQL_CONFIG_FLAGS},
+    "dp_obfuscate_sql": (ERR, [dp_str, P(dp_sql_config), _STR_OUT, _STR_OUT]),
+    "dp_obfuscate_redis": (ERR, [dp_str, c_bool, _STR_OUT]),
+    "dp_quantize_redis": (ERR, [dp_str, _STR_OUT]),
+    "dp_obfuscate_memcached": (ERR, [dp_str, c_bool, _STR_OUT]),
+    "dp_obfuscate_http_url": (ERR, [dp_str, c_bool, c_bool, _STR_OUT]),
+    "dp_obfuscate_json": (ERR, [dp_str, dp_str, dp_str, P(dp_sql_config), _STR_OUT]),
+    "dp_is_credit_card": (ERR, [dp_str, c_bool, P(c_bool)]),
+    "dp_string_view": (dp_str, [P(dp_string)]),
+    "dp_string_free": (None, [P(dp_string)]),
+}
+DECLARATIONS.update(PROCESSING_DECLARATIONS)
+_declare()
+
 __all__ = [name for name in globals() if name.startswith(("dp_", "DP_"))] + [
     "lib",
     "DECLARATIONS",

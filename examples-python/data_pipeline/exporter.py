@@ -17,6 +17,7 @@ from typing import Any, Callable, Dict, Iterable, Optional, Tuple, Union
 
 from . import _ffi
 from ._ffi import U32, U64, Handle, _check, check_range, lib, to_bytes, to_name, to_str
+from .obfuscate import PROCESSING_OPTIONS, normalize_counts
 from .span import Trace
 
 __all__ = ["Format", "ExporterBuilder", "Exporter", "Response", "OPTIONS", "StatsMode", "StatsState"]
@@ -236,6 +237,8 @@ OPTIONS.update(
         ),
     }
 )
+# Normalization and obfuscation options (data_pipeline.obfuscate).
+OPTIONS.update(PROCESSING_OPTIONS)
 
 _PYTHON_DEFAULTS = {
     "language": "python",
@@ -398,6 +401,10 @@ class Exporter(Handle):
             self._unborrow()
         del keep
         return Response(out)
+
+    def normalize_counts(self) -> Dict[str, int]:
+        """What normalization fixed and dropped so far: ``{agent reason name: count}`` (non-zero)."""
+        return normalize_counts(self)
 
     def send_traces(self, traces: Union[Trace, Iterable[Trace]]) -> Response:
         """Encodes trace chunks built with the span API in the output format and sends them as one
