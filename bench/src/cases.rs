@@ -7,6 +7,17 @@
 use crate::payloads::{Shape, Wire};
 use crate::{ours, theirs};
 
+mod normalization;
+mod obfuscation;
+
+/// Every registered group: [`GROUPS`] plus the groups of the case modules.
+fn groups() -> impl Iterator<Item = &'static Group> {
+    GROUPS
+        .iter()
+        .chain(obfuscation::GROUPS)
+        .chain(normalization::GROUPS)
+}
+
 /// What a side function receives.
 pub struct Input<'a> {
     /// The payload, in the case's input wire format.
@@ -182,8 +193,7 @@ pub const GROUPS: &[Group] = &[
 
 /// What a group measures.
 pub fn describe_group(group: &str) -> &'static str {
-    GROUPS
-        .iter()
+    groups()
         .find(|g| g.name == group)
         .map(|g| g.what)
         .unwrap_or("")
@@ -191,8 +201,7 @@ pub fn describe_group(group: &str) -> &'static str {
 
 /// Every case, in report order.
 pub fn all() -> Vec<Case> {
-    GROUPS
-        .iter()
+    groups()
         .flat_map(|g| {
             g.shapes.iter().map(move |&shape| Case {
                 name: format!("{}.{}", g.name, shape.name()),
