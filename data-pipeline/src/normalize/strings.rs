@@ -340,16 +340,43 @@ fn owned_utf8(bytes: &[u8]) -> Cow<'static, str> {
 
 // --- operation names --------------------------------------------------------------------------
 
+/// Byte classes of operation names: 0 invalid, 1 ASCII letter or digit, 2 `.`, 3 `_`.
+static NAME_CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        let c = i as u8;
+        t[i] = if c.is_ascii_alphanumeric() {
+            1
+        } else if c == b'.' {
+            2
+        } else if c == b'_' {
+            3
+        } else {
+            0
+        };
+        i += 1;
+    }
+    t
+};
+
+/// True when `name` is already a metric name: an ASCII letter, then letters, digits, `.` and `_`,
+/// no `.` or `_` right after a `_`. Table-driven (the side-by-side bench `normalize_spans`
+/// showed the per-byte branches of the first version at a quarter of the span's cost).
 fn is_valid_metric_name(name: &[u8]) -> bool {
-    if name.is_empty() || !name[0].is_ascii_alphabetic() {
+    let Some((&first, rest)) = name.split_first() else {
+        return false;
+    };
+    if !first.is_ascii_alphabetic() {
         return false;
     }
-    for j in 1..name.len() {
-        let b = name[j];
-        let prev_us = name[j - 1] == b'_';
-        let ok = b.is_ascii_alphanumeric() || (b == b'.' && !prev_us) || (b == b'_' && !prev_us);
-        if !ok {
-            return false;
+    let mut prev_us = false;
+    for &b in rest {
+        match NAME_CLASS[usize::from(b)] {
+            1 => prev_us = false,
+            2 if !prev_us => {}
+            3 if !prev_us => prev_us = true,
+            _ => return false,
         }
     }
     true
