@@ -9,6 +9,7 @@ use crate::{ours, theirs};
 
 mod normalization;
 mod obfuscation;
+mod stats;
 
 /// Every registered group: [`GROUPS`] plus the groups of the case modules.
 fn groups() -> impl Iterator<Item = &'static Group> {
@@ -16,6 +17,7 @@ fn groups() -> impl Iterator<Item = &'static Group> {
         .iter()
         .chain(obfuscation::GROUPS)
         .chain(normalization::GROUPS)
+        .chain(stats::GROUPS)
 }
 
 /// What a side function receives.

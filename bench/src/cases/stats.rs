@@ -7,17 +7,9 @@
 //! examined, as the harness expects). Both sides' eligible counts are compared at setup, where
 //! a side whose count differs from the other's fails the case (the count is a property of the
 //! payload, computed here by each library).
-//!
-//! To register (lead): `libdd-trace-stats = { version = "13", default-features = false }` in
-//! `bench/Cargo.toml`, `mod stats_cases;` in `main.rs`, and in `cases::GROUPS`:
-//! ```text
-//! Group { name: "stats_add", what: "add the spans of a payload to a warm stats concentrator",
-//!         shapes: &[Shape::Realistic, Shape::Tiny], wire: Wire::V04, needs_sink: false,
-//!         ours: Some(stats_cases::ours_stats_add), theirs: stats_cases::theirs_stats_add,
-//!         target: Some(2.0) },
-//! ```
 
-use crate::cases::{Done, Input, Iter};
+use super::{Done, Group, Input, Iter};
+use crate::payloads::{Shape, Wire};
 use std::time::{Duration, UNIX_EPOCH};
 
 /// The agent's default peer tag keys (`pkg/trace/stats` `defaultPeerTags`).
@@ -168,3 +160,15 @@ pub fn theirs_stats_add<'a>(input: &Input<'a>) -> Result<Iter<'a>, String> {
         })
     }))
 }
+
+/// The stats group, registered in `cases::groups()`.
+pub const GROUPS: &[Group] = &[Group {
+    name: "stats_add",
+    what: "add the spans of a payload to a warm stats concentrator",
+    shapes: &[Shape::Realistic, Shape::Tiny],
+    wire: Wire::V04,
+    needs_sink: false,
+    ours: Some(ours_stats_add),
+    theirs: theirs_stats_add,
+    target: Some(2.0),
+}];
