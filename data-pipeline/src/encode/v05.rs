@@ -41,11 +41,11 @@ const LINK_FLAGS_SET: u32 = 1 << 31;
 /// once per lookup with foldhash: on the bench payload this halved the interning cost compared
 /// with a `HashMap<Cow<str>, u32>` and its entry API.
 ///
-/// Tried without gain (callgrind, `realistic` payload, v0.5 encode 49.4M instructions): slots
-/// holding the string's place in `table` instead of an index into `strings` (+4%); comparing
-/// 8-16 byte strings as two words instead of `memcmp` (+17%: `HashTable::find` stopped being
-/// inlined); `idx` out of line (+32%). Interning by pointer identity does not apply to decoded
-/// v0.4 input: every occurrence of a string is its own copy in the buffer.
+/// Tried without gain (callgrind, v0.5 encode of the bench's `realistic` payload): slots holding
+/// the string's place in `table` instead of an index into `strings` (+3M instructions); `idx`
+/// out of line (53.5M -> 65.4M); comparing 8-16 byte strings as two words instead of `memcmp`
+/// (49.4M -> 57.9M: `HashTable::find` stopped being inlined). Interning by pointer identity does
+/// not apply to decoded v0.4 input: every occurrence of a string is its own copy in the buffer.
 struct Interner<'t> {
     hasher: foldhash::fast::RandomState,
     index: HashTable<u32>,
