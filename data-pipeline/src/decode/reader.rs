@@ -477,7 +477,7 @@ fn is_short_ascii(b: &[u8]) -> bool {
 /// Other strings are validated by `simdutf8` (SIMD; same verdict as std, tested below): on the `realistic` payload with a third of its meta values and
 /// half of its resources made non-ASCII, a v0.4 decode took 74.7M instructions with
 /// `std::str::from_utf8`, 65.0M with this. Long ASCII strings still go through `is_ascii` first:
-/// `simdutf8` straight away cost 2% more on the ASCII payloads.
+/// `simdutf8` straight away cost 1-2% more on the ASCII payloads.
 #[inline(always)]
 fn to_str(bytes: &[u8]) -> Str<'_> {
     if bytes.is_ascii() {
