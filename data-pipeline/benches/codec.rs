@@ -1,6 +1,7 @@
 //! Criterion benchmarks of the trace codecs on a realistic payload: 1,000 traces x 10 spans
-//! (an HTTP root span with SQL and Redis children, 15-30 meta/metrics each), plus a comparison
-//! of the hand-written msgpack primitives with `rmp`'s.
+//! (an HTTP root span with SQL and Redis children, 15-30 meta/metrics each), the same with
+//! non-ASCII strings (`decode_v04_non_ascii`), plus a comparison of the hand-written msgpack
+//! primitives with `rmp`'s.
 //!
 //! Run: `cargo bench -p data-pipeline --bench codec` (add `-- <filter>` to pick benchmarks).
 //! Throughput is reported in bytes of the payload being decoded or produced; spans/s is
@@ -42,6 +43,32 @@ fn codec(c: &mut Criterion) {
     g.throughput(Throughput::Bytes(v05.len() as u64));
     g.bench_function("decode_v05", |b| {
         b.iter(|| decode::decode(Format::V05, black_box(&v05)).unwrap())
+    });
+
+    // The same payload with a third of the meta values and half of the resources made non-ASCII
+    // (what `simdutf8` in the reader is for).
+    let mut mixed = traces.clone();
+    let words = [
+        "café crème",
+        "Straße",
+        "日本語のテキスト",
+        "🦀 résumé",
+        "Привет, мир",
+    ];
+    for (n, span) in mixed.iter_mut().flatten().enumerate() {
+        if n % 2 == 0 {
+            span.resource = format!("{} {}", span.resource, words[n % words.len()]).into();
+        }
+        for (i, (_, v)) in span.meta.iter_mut().enumerate() {
+            if i % 3 == 0 {
+                *v = format!("{} {v}", words[i % words.len()]).into();
+            }
+        }
+    }
+    let v04_mixed = encode::encode_to_vec(Format::V04, &mixed).unwrap();
+    g.throughput(Throughput::Bytes(v04_mixed.len() as u64));
+    g.bench_function("decode_v04_non_ascii", |b| {
+        b.iter(|| decode::decode(Format::V04, black_box(&v04_mixed)).unwrap())
     });
 
     let decoded = decode::decode(Format::V04, &v04).unwrap();

@@ -15,14 +15,14 @@ fn as_v05<'a>(span: &Span<'a>) -> Span<'a> {
         s.meta.remove(v05::SPAN_LINKS_META_KEY);
         s.meta.push(
             v05::SPAN_LINKS_META_KEY,
-            Cow::Owned(v05::links_json(&s.span_links).unwrap()),
+            Cow::Owned(v05::links_json(&s.span_links)),
         );
     }
     if !s.span_events.is_empty() {
         s.meta.remove(v05::SPAN_EVENTS_META_KEY);
         s.meta.push(
             v05::SPAN_EVENTS_META_KEY,
-            Cow::Owned(v05::events_json(&s.span_events).unwrap()),
+            Cow::Owned(v05::events_json(&s.span_events)),
         );
     }
     s.span_links.clear();

@@ -90,6 +90,24 @@ pub(crate) fn uint(out: &mut Vec<u8>, v: u64) {
     }
 }
 
+/// A v0.5 string table index: [`uint`] for a `u32`, always inlined (one per string written).
+/// The v0.5 encode of the bench's `realistic` payload took 53.5M instructions with `uint` (not
+/// inlined there), 49.4M with this (callgrind).
+#[inline(always)]
+pub(crate) fn index(out: &mut Vec<u8>, v: u32) {
+    if v < 128 {
+        out.push(v as u8);
+    } else if v < 256 {
+        out.extend_from_slice(&[0xcc, v as u8]);
+    } else if v < 65536 {
+        let b = (v as u16).to_be_bytes();
+        out.extend_from_slice(&[0xcd, b[0], b[1]]);
+    } else {
+        let b = v.to_be_bytes();
+        out.extend_from_slice(&[0xce, b[0], b[1], b[2], b[3]]);
+    }
+}
+
 /// A signed integer, smallest encoding (non-negative values use the unsigned forms).
 #[inline]
 pub(crate) fn int(out: &mut Vec<u8>, v: i64) {
@@ -183,6 +201,13 @@ mod tests {
             let mut b = Vec::new();
             rmp::encode::write_uint(&mut b, v).unwrap();
             assert_eq!(a, b, "{v}");
+        }
+        for v in [0u32, 127, 128, 255, 256, 65535, 65536, u32::MAX] {
+            let mut a = Vec::new();
+            index(&mut a, v);
+            let mut b = Vec::new();
+            uint(&mut b, v.into());
+            assert_eq!(a, b, "index {v}");
         }
         for v in [
             0i64,
