@@ -1,8 +1,12 @@
 //! [`ExporterBuilder`]: every exporter option, each with one setter (the C ABI binds each as
 //! `dp_exporter_builder_set_<name>`; [`ExporterBuilder::OPTIONS`] lists the names).
 
+use super::background::{
+    DEFAULT_BATCH_MAX_BYTES, DEFAULT_BATCH_MAX_DELAY, DEFAULT_QUEUE_MAX_BYTES,
+};
 use super::codec::Format;
 use super::pipeline::{split_list, CreditCardMode, ProcessingConfig};
+use super::statsd::StatsdAddr;
 use super::Exporter;
 use crate::transport::AgentUrl;
 use crate::{Error, Result};
@@ -68,6 +72,10 @@ pub(crate) struct ExporterConfig {
     pub test_session_token: String,
     pub stats: crate::stats::StatsConfig,
     pub processing: ProcessingConfig,
+    pub batch_max_bytes: usize,
+    pub batch_max_delay: Duration,
+    pub queue_max_bytes: usize,
+    pub statsd_url: String,
 }
 
 impl Default for ExporterConfig {
@@ -84,6 +92,10 @@ impl Default for ExporterConfig {
             test_session_token: String::new(),
             stats: crate::stats::StatsConfig::default(),
             processing: ProcessingConfig::default(),
+            batch_max_bytes: DEFAULT_BATCH_MAX_BYTES,
+            batch_max_delay: DEFAULT_BATCH_MAX_DELAY,
+            queue_max_bytes: DEFAULT_QUEUE_MAX_BYTES,
+            statsd_url: String::new(),
         }
     }
 }
@@ -171,7 +183,8 @@ options! {
     /// Bound on the total time of one send (encoding, retries, waits and 413 splits included;
     /// default 5 s). A send never takes longer.
     send_timeout(timeout: std::time::Duration) => |c| c.send_timeout = timeout;
-    /// Retries after the first attempt (default 3; 0 = no retry).
+    /// Retries after the first attempt (default 3; 0 = no retry). The background worker uses it
+    /// per batch for retryable answers (408, 429, 5xx).
     max_retries(retries: u32) => |c| c.max_retries = retries;
     /// Test agent session token (`X-Datadog-Test-Session-Token`); empty for none.
     test_session_token(token: impl Into<String>) => |c| c.test_session_token = token.into();
@@ -271,6 +284,19 @@ options! {
     /// The agent's `component2name` feature for normalization: a non-empty `component` tag
     /// becomes the span name. Default off.
     normalization_component_to_name(enabled: bool) => |c| c.processing.component_to_name = enabled;
+    /// Background: a batch goes out once this many bytes of payload are queued (default 1 MiB;
+    /// must be > 0). One payload larger than this goes out alone.
+    batch_max_bytes(bytes: usize) => |c| c.batch_max_bytes = bytes;
+    /// Background: the longest a payload waits in the queue for a batch to fill while the worker
+    /// is idle (default 1 s; 0 sends as soon as the worker is free).
+    batch_max_delay(delay: std::time::Duration) => |c| c.batch_max_delay = delay;
+    /// Background: the memory bound of the queue, in bytes (payloads, plus 64 bytes each, plus
+    /// the batch being sent; default 32 MiB; must be > 0). Beyond it, new payloads are dropped and
+    /// counted.
+    queue_max_bytes(bytes: usize) => |c| c.queue_max_bytes = bytes;
+    /// Background: where to send health metrics as DogStatsD (`udp://host:port` or
+    /// `unix:///path`), every 10 s and at shutdown; empty (the default) for none.
+    statsd_url(url: impl Into<String>) => |c| c.statsd_url = url.into();
 }
 
 impl ExporterBuilder {
@@ -303,6 +329,17 @@ impl ExporterBuilder {
             }
         }
         c.stats.validate()?;
+        for (name, n) in [
+            ("batch_max_bytes", c.batch_max_bytes),
+            ("queue_max_bytes", c.queue_max_bytes),
+        ] {
+            if n == 0 {
+                return Err(Error::invalid_argument(format!("{name} must be > 0")));
+            }
+        }
+        if !c.statsd_url.is_empty() {
+            StatsdAddr::parse(&c.statsd_url)?;
+        }
         let url = self.resolve_url()?;
         Exporter::new(url, c.clone())
     }
@@ -371,6 +408,10 @@ mod tests {
             .obfuscation_mongodb_obfuscate_sql_values("q3")
             .replace_tags("[]")
             .normalization_component_to_name(true);
+            .batch_max_bytes(1000)
+            .batch_max_delay(Duration::from_millis(10))
+            .queue_max_bytes(5000)
+            .statsd_url("udp://127.0.0.1:8125");
         let expected = [
             "url",
             "url_from_env",
@@ -426,6 +467,10 @@ mod tests {
             "obfuscation_mongodb_obfuscate_sql_values",
             "replace_tags",
             "normalization_component_to_name",
+            "batch_max_bytes",
+            "batch_max_delay",
+            "queue_max_bytes",
+            "statsd_url",
         ];
         assert_eq!(ExporterBuilder::OPTIONS, expected);
         let c = &b.config;
@@ -463,6 +508,10 @@ mod tests {
         assert_eq!(p.replace_tags, "[]");
         assert!(p.component_to_name);
         assert!(b.build().is_ok());
+        assert_eq!(c.batch_max_bytes, 1000);
+        assert_eq!(c.batch_max_delay, Duration::from_millis(10));
+        assert_eq!(c.queue_max_bytes, 5000);
+        assert_eq!(c.statsd_url, "udp://127.0.0.1:8125");
     }
 
     #[test]
@@ -513,5 +562,17 @@ mod tests {
             .build()
             .unwrap_err();
         assert!(err.message().contains("replace_tags"), "{err}");
+        for bad in [
+            ExporterBuilder::new().batch_max_bytes(0).build(),
+            ExporterBuilder::new().queue_max_bytes(0).build(),
+            ExporterBuilder::new().statsd_url("tcp://x:1").build(),
+        ] {
+            assert_eq!(bad.unwrap_err().kind(), crate::ErrorKind::InvalidArgument);
+        }
+        assert!(ExporterBuilder::new()
+            .batch_max_delay(Duration::ZERO)
+            .statsd_url("unix:///tmp/dsd.sock")
+            .build()
+            .is_ok());
     }
 }

@@ -1,0 +1,403 @@
+//! Turning queued payloads into one request body (a [`Part`]).
+//!
+//! Fast path: when every payload is v0.4 and v0.4 goes out, and no stage needs to see the spans,
+//! the payloads are merged at the msgpack level. The merged body is a new outer array header for
+//! the total trace count, followed by each payload's trace bytes as they are. No span is decoded.
+//! A single payload in the output format is sent as it is, without a copy. Otherwise, such as
+//! v0.4 -> v0.5 output or v0.5 payloads to merge, the spans are decoded, processed and encoded.
+//!
+//! A malformed payload is caught by the decode, or by the agent's 400 on a merged body (see
+//! [`isolate`]). Either way it is dropped alone, never with the batch around it.
+
+use super::codec::{self, Format};
+use super::health::DropReason;
+use super::queue::Item;
+use crate::{Result, Traces};
+use bytes::Bytes;
+
+/// One request body and what it stands for.
+#[derive(Debug)]
+pub(crate) struct Part {
+    pub body: Bytes,
+    pub format: Format,
+    /// Traces in the body (`X-Datadog-Trace-Count`).
+    pub traces: usize,
+    /// Enqueued traces this part accounts for. Equal to `traces`, except when a single trace was
+    /// split in two chunks for a 413: then the first half accounts for it and the second for
+    /// none.
+    pub account: u64,
+    /// Enqueued bytes this part accounts for (for the dropped-bytes counter).
+    pub enqueued_bytes: u64,
+    /// The payloads it was built from, kept for [`isolate`]; empty for 413 halves.
+    pub items: Vec<Item>,
+    /// Already isolated once: a further 400 drops it.
+    pub isolated: bool,
+}
+
+/// Payloads that could not be decoded: dropped as [`DropReason::Invalid`].
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Rejected {
+    pub traces: u64,
+    pub bytes: u64,
+}
+
+impl Rejected {
+    pub(crate) const REASON: DropReason = DropReason::Invalid;
+
+    fn add(&mut self, it: &Item) {
+        self.traces += u64::from(it.traces);
+        self.bytes += it.body.len() as u64;
+    }
+}
+
+/// Span processing between decode and encode (the exporter's stages), if any.
+pub(crate) type Process<'p> = Option<&'p (dyn Fn(&mut Traces<'_>) + Sync)>;
+
+/// Builds the body for `items` in `target`. Returns the part (None when nothing valid is left) and
+/// what was rejected.
+pub(crate) fn build(
+    items: Vec<Item>,
+    target: Format,
+    process: Process<'_>,
+) -> (Option<Part>, Rejected) {
+    let enqueued_bytes: u64 = items.iter().map(|i| i.body.len() as u64).sum();
+    let account: u64 = items.iter().map(|i| u64::from(i.traces)).sum();
+    let passthrough = process.is_none() && items.iter().all(|i| i.format == target);
+    if passthrough && items.len() == 1 {
+        let it = &items[0];
+        return (
+            Some(Part {
+                body: it.body.clone(),
+                format: target,
+                traces: it.traces as usize,
+                account,
+                enqueued_bytes,
+                items,
+                isolated: false,
+            }),
+            Rejected::default(),
+        );
+    }
+    if passthrough && target == Format::V04 {
+        let body = merge_v04(&items);
+        return (
+            Some(Part {
+                body,
+                format: target,
+                traces: account as usize,
+                account,
+                enqueued_bytes,
+                items,
+                isolated: false,
+            }),
+            Rejected::default(),
+        );
+    }
+    transcode(items, target, process)
+}
+
+/// Concatenates v0.4 payloads: one outer array header for all their traces, then each payload's
+/// traces as they are.
+pub(crate) fn merge_v04(items: &[Item]) -> Bytes {
+    let traces: u64 = items.iter().map(|i| u64::from(i.traces)).sum();
+    let len: usize = items.iter().map(|i| i.traces_bytes().len()).sum();
+    let mut out = Vec::with_capacity(len + 5);
+    // The queue never puts more than u32::MAX traces in one batch.
+    let n = u32::try_from(traces).unwrap_or(u32::MAX);
+    // Writing to a Vec cannot fail.
+    let _ = rmp::encode::write_array_len(&mut out, n);
+    for it in items {
+        out.extend_from_slice(it.traces_bytes());
+    }
+    Bytes::from(out)
+}
+
+/// Decodes every payload, processes the spans and encodes them in `target`. Payloads that do not
+/// decode are rejected, the others are kept.
+fn transcode(items: Vec<Item>, target: Format, process: Process<'_>) -> (Option<Part>, Rejected) {
+    let mut rejected = Rejected::default();
+    let mut traces: Traces<'_> = Vec::new();
+    let mut kept = Vec::with_capacity(items.len());
+    for (i, it) in items.iter().enumerate() {
+        match codec::decode(it.format, &it.body) {
+            Ok(t) => {
+                traces.extend(t);
+                kept.push(i);
+            }
+            Err(e) => {
+                log::debug!("dropping a malformed payload: {e}");
+                rejected.add(it);
+            }
+        }
+    }
+    if kept.is_empty() {
+        return (None, rejected);
+    }
+    if let Some(p) = process {
+        p(&mut traces);
+    }
+    let body = match codec::encode_to_vec(target, &traces) {
+        Ok(b) => b,
+        Err(e) => {
+            log::warn!("cannot encode a batch as {target:?}: {e}");
+            for i in &kept {
+                rejected.add(&items[*i]);
+            }
+            return (None, rejected);
+        }
+    };
+    let n = traces.len();
+    drop(traces);
+    let kept_items: Vec<Item> = items
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| kept.binary_search(i).is_ok())
+        .map(|(_, it)| it)
+        .collect();
+    let account = kept_items.iter().map(|i| u64::from(i.traces)).sum();
+    let enqueued_bytes = kept_items.iter().map(|i| i.body.len() as u64).sum();
+    (
+        Some(Part {
+            body: Bytes::from(body),
+            format: target,
+            traces: n,
+            account,
+            enqueued_bytes,
+            items: kept_items,
+            isolated: false,
+        }),
+        rejected,
+    )
+}
+
+/// After a 400 on a part built from several payloads: decodes each payload alone, rejects those
+/// that do not decode, and rebuilds the part from the rest (marked isolated, so a second 400
+/// drops it whole).
+pub(crate) fn isolate(part: Part, process: Process<'_>) -> (Option<Part>, Rejected) {
+    let mut rejected = Rejected::default();
+    let mut good = Vec::with_capacity(part.items.len());
+    for it in part.items {
+        match codec::decode(it.format, &it.body) {
+            Ok(_) => good.push(it),
+            Err(_) => rejected.add(&it),
+        }
+    }
+    if good.is_empty() {
+        return (None, rejected);
+    }
+    let (built, more) = build(good, part.format, process);
+    rejected.traces += more.traces;
+    rejected.bytes += more.bytes;
+    (
+        built.map(|mut p| {
+            p.isolated = true;
+            p
+        }),
+        rejected,
+    )
+}
+
+/// Re-encodes a part in another format (v0.5 refused by the agent -> v0.4).
+pub(crate) fn convert(part: &Part, target: Format) -> Result<Part> {
+    let traces = codec::decode(part.format, &part.body)?;
+    let body = codec::encode_to_vec(target, &traces)?;
+    Ok(Part {
+        body: Bytes::from(body),
+        format: target,
+        traces: traces.len(),
+        account: part.account,
+        enqueued_bytes: part.enqueued_bytes,
+        items: part.items.clone(),
+        isolated: part.isolated,
+    })
+}
+
+/// Splits a part in two halves after a 413 (see [`codec::split_payload`]). The halves share the
+/// account: whole traces go with their half, and a trace cut in two chunks counts in the first.
+pub(crate) fn split(part: &Part) -> Result<(Part, Part)> {
+    let (a, b) = codec::split_payload(part.format, &part.body)?;
+    let (ta, tb) = (
+        codec::count_traces(part.format, &a)?,
+        codec::count_traces(part.format, &b)?,
+    );
+    let account_a = (ta as u64).min(part.account);
+    let bytes_a = part.enqueued_bytes * a.len() as u64 / (a.len() + b.len()).max(1) as u64;
+    let half = |body: Vec<u8>, traces, account, enqueued_bytes| Part {
+        body: Bytes::from(body),
+        format: part.format,
+        traces,
+        account,
+        enqueued_bytes,
+        items: Vec::new(),
+        isolated: true,
+    };
+    Ok((
+        half(a, ta, account_a, bytes_a),
+        half(
+            b,
+            tb,
+            part.account - account_a,
+            part.enqueued_bytes - bytes_a,
+        ),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::decode_owned;
+    use crate::encode::encode_to_vec;
+    use crate::span::Span;
+
+    fn traces(n: usize, first_id: u64) -> Traces<'static> {
+        (0..n)
+            .map(|t| {
+                vec![
+                    Span {
+                        service: "svc".into(),
+                        name: "op".into(),
+                        resource: format!("r{t}").into(),
+                        trace_id: first_id + t as u64,
+                        span_id: 1,
+                        ..Span::default()
+                    },
+                    Span {
+                        service: "svc".into(),
+                        name: "child".into(),
+                        trace_id: first_id + t as u64,
+                        span_id: 2,
+                        parent_id: 1,
+                        ..Span::default()
+                    },
+                ]
+            })
+            .collect()
+    }
+
+    fn item(format: Format, n: usize, first_id: u64) -> Item {
+        let body = encode_to_vec(format, &traces(n, first_id)).unwrap();
+        Item::parse(format, Bytes::from(body), 0).unwrap()
+    }
+
+    fn ids(format: Format, body: &[u8]) -> Vec<u64> {
+        decode_owned(format, body)
+            .unwrap()
+            .iter()
+            .map(|t| t[0].trace_id)
+            .collect()
+    }
+
+    #[test]
+    fn merge_keeps_every_trace_in_order_across_header_widths() {
+        // 20 traces need a 3-byte header; 1 and 2 use the fixarray form.
+        let items = vec![
+            item(Format::V04, 1, 100),
+            item(Format::V04, 20, 200),
+            item(Format::V04, 2, 300),
+        ];
+        assert_eq!(items[1].header_len, 3);
+        let (part, rej) = build(items, Format::V04, None);
+        let part = part.unwrap();
+        assert_eq!(rej, Rejected::default());
+        assert_eq!(part.traces, 23);
+        assert_eq!(part.account, 23);
+        let mut want = vec![100];
+        want.extend(200..220);
+        want.extend([300, 301]);
+        assert_eq!(ids(Format::V04, &part.body), want);
+        let merged = decode_owned(Format::V04, &part.body).unwrap();
+        assert_eq!(merged[0][1].name, "child");
+    }
+
+    #[test]
+    fn single_payload_goes_out_without_copy() {
+        let it = item(Format::V04, 3, 1);
+        let ptr = it.body.as_ptr();
+        let (part, _) = build(vec![it], Format::V04, None);
+        assert_eq!(part.unwrap().body.as_ptr(), ptr);
+    }
+
+    #[test]
+    fn conversion_and_v05_merge_decode_and_reencode() {
+        let items = vec![item(Format::V04, 2, 10), item(Format::V05, 3, 20)];
+        let (part, rej) = build(items, Format::V05, None);
+        let part = part.unwrap();
+        assert_eq!(rej.traces, 0);
+        assert_eq!(part.format, Format::V05);
+        assert_eq!(ids(Format::V05, &part.body), vec![10, 11, 20, 21, 22]);
+        let back = convert(&part, Format::V04).unwrap();
+        assert_eq!(ids(Format::V04, &back.body), vec![10, 11, 20, 21, 22]);
+        assert_eq!(back.account, 5);
+    }
+
+    #[test]
+    fn malformed_payloads_are_rejected_alone() {
+        let bad = Item::parse(Format::V04, Bytes::from_static(&[0x91, 0x91, 0x05]), 0).unwrap();
+        let items = vec![
+            item(Format::V04, 2, 1),
+            bad.clone(),
+            item(Format::V04, 1, 9),
+        ];
+        // Conversion path: the decode rejects it.
+        let (part, rej) = build(items.clone(), Format::V05, None);
+        assert_eq!(
+            rej,
+            Rejected {
+                traces: 1,
+                bytes: 3
+            }
+        );
+        let part = part.unwrap();
+        assert_eq!(part.account, 3);
+        assert_eq!(part.items.len(), 2);
+        // Passthrough: merged as is; isolation after a 400 removes it.
+        let (part, rej) = build(items, Format::V04, None);
+        assert_eq!(rej.traces, 0);
+        let part = part.unwrap();
+        assert_eq!(part.account, 4);
+        let (fixed, rej) = isolate(part, None);
+        assert_eq!(
+            rej,
+            Rejected {
+                traces: 1,
+                bytes: 3
+            }
+        );
+        let fixed = fixed.unwrap();
+        assert!(fixed.isolated);
+        assert_eq!(ids(Format::V04, &fixed.body), vec![1, 2, 9]);
+        // Nothing valid left.
+        let (none, rej) = build(vec![bad], Format::V05, None);
+        assert!(none.is_none());
+        assert_eq!(rej.traces, 1);
+    }
+
+    #[test]
+    fn split_shares_the_account() {
+        let (part, _) = build(vec![item(Format::V04, 4, 1)], Format::V04, None);
+        let part = part.unwrap();
+        let (a, b) = split(&part).unwrap();
+        assert_eq!(a.account + b.account, 4);
+        assert_eq!(a.traces + b.traces, 4);
+        assert_eq!(a.enqueued_bytes + b.enqueued_bytes, part.enqueued_bytes);
+        // One trace cut in two chunks still accounts for one.
+        let (one, _) = build(vec![item(Format::V04, 1, 7)], Format::V04, None);
+        let (a, b) = split(&one.unwrap()).unwrap();
+        assert_eq!((a.traces, b.traces), (1, 1));
+        assert_eq!((a.account, b.account), (1, 0));
+    }
+
+    #[test]
+    fn processing_forces_the_decode_path() {
+        let touch = |t: &mut Traces<'_>| {
+            for tr in t.iter_mut() {
+                for s in tr.iter_mut() {
+                    s.service = "processed".into();
+                }
+            }
+        };
+        let (part, _) = build(vec![item(Format::V04, 1, 1)], Format::V04, Some(&touch));
+        let back = decode_owned(Format::V04, &part.unwrap().body).unwrap();
+        assert_eq!(back[0][0].service, "processed");
+    }
+}
