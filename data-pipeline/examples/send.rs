@@ -3,13 +3,18 @@
 //! ```text
 //! cargo run --release -p data-pipeline --example send -- \
 //!     [--url URL] [--input v0.4|v0.5] [--output v0.4|v0.5] [--token T] \
-//!     [--lang L] [--tracer-version V] [--timeout-ms N] [--stats [auto|on]] FILE
+//!     [--lang L] [--tracer-version V] [--timeout-ms N] [--stats [auto|on]] \
+//!     [--background [--count N]] FILE
 //! ```
 //! `--stats` computes client-side stats for the spans of FILE (default `auto`: only when the
 //! agent's `/info` allows it; P0 chunks are then dropped; `on`: always), sends them to
 //! `/v0.6/stats` before exiting and reports the stats state on stderr.
 //! Without `--url`, the agent address comes from `DD_TRACE_AGENT_URL`, else `DD_AGENT_HOST` +
 //! `DD_TRACE_AGENT_PORT` (localhost:8126). Exit status: 0 delivered, 1 failed, 2 bad usage.
+//!
+//! With `--background`, the payload is enqueued (`--count` times, default 1) for the background
+//! worker, then the exporter shuts down within `--timeout-ms` (default 5000) and the health
+//! counters are printed as JSON. Exit status 0 when everything was delivered.
 
 use data_pipeline::exporter::{ExporterBuilder, Format};
 use data_pipeline::stats::StatsMode;
@@ -17,7 +22,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 const USAGE: &str = "usage: send [--url URL] [--input v0.4|v0.5] [--output v0.4|v0.5] [--token T] \
-[--lang L] [--tracer-version V] [--timeout-ms N] [--stats [auto|on]] FILE";
+[--lang L] [--tracer-version V] [--timeout-ms N] [--stats [auto|on]] [--background [--count N]] FILE";
 
 struct Args {
     url: Option<String>,
@@ -28,6 +33,8 @@ struct Args {
     tracer_version: String,
     timeout: Option<Duration>,
     stats: StatsMode,
+    background: bool,
+    count: u64,
     file: std::path::PathBuf,
 }
 
@@ -46,6 +53,9 @@ fn parse_args() -> Result<Args, String> {
     let mut tracer_version = env!("CARGO_PKG_VERSION").to_string();
     let mut timeout = None;
     let mut stats = StatsMode::Off;
+            }
+    let mut background = false;
+    let mut count = 1u64;
     let mut file = None;
     let text = |v: std::ffi::OsString| {
         v.into_string()
@@ -77,6 +87,12 @@ fn parse_args() -> Result<Args, String> {
                     None => StatsMode::Auto,
                 }
             }
+            Long("background") => background = true,
+            Long("count") => {
+                count = text(p.value().map_err(|e| e.to_string())?)?
+                    .parse()
+                    .map_err(|_| "--count needs a number".to_string())?;
+            }
             Short('h') | Long("help") => return Err(String::new()),
             Value(v) if file.is_none() => file = Some(std::path::PathBuf::from(v)),
             other => return Err(other.unexpected().to_string()),
@@ -92,6 +108,8 @@ fn parse_args() -> Result<Args, String> {
         tracer_version,
         timeout,
         stats,
+        background,
+        count,
         file: file.ok_or("missing FILE")?,
     })
 }
@@ -130,6 +148,9 @@ fn main() -> ExitCode {
         b.send_timeout(t);
     }
     b.stats(args.stats);
+    if args.background {
+        return background(&b, &payload, args.count, args.timeout);
+    }
     let result = b.build().and_then(|ex| {
         let resp = ex.send(&payload)?;
         if args.stats != StatsMode::Off {
@@ -154,5 +175,40 @@ fn main() -> ExitCode {
             eprintln!("send: {:?} error: {e}", e.kind());
             ExitCode::from(1)
         }
+    }
+}
+
+/// `--background`: enqueue `count` times, shut down within the timeout, print the health counters.
+fn background(
+    b: &ExporterBuilder,
+    payload: &[u8],
+    count: u64,
+    timeout: Option<Duration>,
+) -> ExitCode {
+    let ex = match b.build() {
+        Ok(ex) => ex,
+        Err(e) => {
+            eprintln!("send: {:?} error: {e}", e.kind());
+            return ExitCode::from(1);
+        }
+    };
+    for _ in 0..count {
+        if let Err(e) = ex.enqueue(payload) {
+            eprintln!("send: enqueue: {:?} error: {e}", e.kind());
+            if e.kind() == data_pipeline::ErrorKind::Decode {
+                return ExitCode::from(1);
+            }
+        }
+    }
+    let shutdown = ex.shutdown(timeout.unwrap_or(Duration::from_secs(5)));
+    let health = ex.health();
+    println!("{}", health.to_json());
+    match shutdown {
+        Err(e) => {
+            eprintln!("send: shutdown: {:?} error: {e}", e.kind());
+            ExitCode::from(1)
+        }
+        Ok(()) if health.traces_dropped() > 0 => ExitCode::from(1),
+        Ok(()) => ExitCode::SUCCESS,
     }
 }
