@@ -30,11 +30,12 @@
 use super::batch::{self, Part, Process, Rejected};
 use super::breaker::{Breaker, RetryBudget, Tripped};
 use super::builder::ExporterConfig;
+use super::chunk::{chunk_capacity, Pool};
 use super::codec::Format;
 use super::exporter::{Exporter, Prepared};
 use super::fork::{self, ForkAware, ForkLocal};
 use super::health::{DropReason, Health, Tally, WorkerCounters};
-use super::queue::{dropped_error, Batch, Item, Pushed, QueueState};
+use super::queue::{dropped_error, Batch, Item, Limits, Pushed, QueueState, Taken};
 use super::response::RatesByService;
 use super::statsd::{Statsd, StatsdAddr, STATSD_INTERVAL};
 use crate::transport::retry::{classify_status, parse_retry_after, Jitter, RetryPolicy, Verdict};
@@ -109,7 +110,12 @@ struct Root {
 /// The state of one process: queue, worker, counters. A forked child builds a new one.
 struct Shared {
     opts: Options,
+    limits: Limits,
     q: Mutex<QueueState>,
+    /// Pre-faulted chunk buffers (see [`super::chunk`]).
+    pool: Arc<Pool>,
+    /// Tells the worker's runtime to refill `pool` while a request is in flight.
+    refill: tokio::sync::Notify,
     /// Signalled (with `q`) when the worker resolves a batch or exits.
     done: Condvar,
     counters: WorkerCounters,
@@ -128,7 +134,14 @@ impl Shared {
     fn new(opts: Options, forks: u64, closing: bool) -> Shared {
         let mut q = QueueState::default();
         q.closing = closing;
+        let limits = Limits {
+            queue_max_bytes: opts.queue_max_bytes,
+            batch_max_bytes: opts.batch_max_bytes,
+        };
         Shared {
+            pool: Pool::new(chunk_capacity(opts.batch_max_bytes, opts.queue_max_bytes)),
+            refill: tokio::sync::Notify::new(),
+            limits,
             opts,
             q: Mutex::new(q),
             done: Condvar::new(),
@@ -147,6 +160,23 @@ impl Shared {
     fn wake(&self) {
         if let Some(t) = self.worker.get() {
             t.unpark();
+        }
+    }
+
+    /// Wakes the worker if the push asked for it; the result for `enqueue`.
+    fn after_push(&self, pushed: Pushed, traces: u32) -> Result<()> {
+        match pushed {
+            Pushed::Queued { wake, refill } => {
+                if refill {
+                    // Either the parked worker or, mid-request, its runtime refills the pool.
+                    self.refill.notify_one();
+                }
+                if wake || refill {
+                    self.wake();
+                }
+                Ok(())
+            }
+            Pushed::Dropped(reason) => Err(dropped_error(reason, traces)),
         }
     }
 
@@ -323,25 +353,25 @@ impl Background {
         self.root.shared.get_strict(|stale| self.root.fresh(stale))
     }
 
-    fn enqueue(&self, item: Item) -> Result<()> {
+    /// Queues a v0.4 payload by copying it into the current chunk.
+    fn enqueue_copy(&self, payload: &[u8], header: (u32, u8), spans: u32) -> Result<()> {
+        let sh = self.shared()?;
+        sh.ensure_worker(&self.root);
+        let pushed = lock(&sh.q).push_copy(payload, header, spans, sh.limits, &sh.pool, || {
+            sh.counters.breaker_state() != super::health::BreakerState::Closed
+        });
+        sh.after_push(pushed, header.0)
+    }
+
+    /// Queues a payload as it is.
+    fn enqueue_item(&self, item: Item) -> Result<()> {
         let sh = self.shared()?;
         sh.ensure_worker(&self.root);
         let traces = item.traces;
-        let pushed = lock(&sh.q).push(
-            item,
-            sh.opts.queue_max_bytes,
-            sh.opts.batch_max_bytes,
-            || sh.counters.breaker_state() != super::health::BreakerState::Closed,
-        );
-        match pushed {
-            Pushed::Queued { wake } => {
-                if wake {
-                    sh.wake();
-                }
-                Ok(())
-            }
-            Pushed::Dropped(reason) => Err(dropped_error(reason, traces)),
-        }
+        let pushed = lock(&sh.q).push(item, sh.limits, || {
+            sh.counters.breaker_state() != super::health::BreakerState::Closed
+        });
+        sh.after_push(pushed, traces)
     }
 
     fn flush(&self, timeout: Duration) -> Result<()> {
@@ -550,8 +580,10 @@ impl Worker {
         sh.gate.leave();
     }
 
-    /// Parks until `until` (or an unpark), as a safe point for `before_fork`.
+    /// Parks until `until` (or an unpark), as a safe point for `before_fork`. Refills the chunk
+    /// pool first.
     fn park(&self, until: Option<Instant>) {
+        self.sh.pool.refill();
         self.sh.gate.leave();
         match until {
             Some(t) => std::thread::park_timeout(t.saturating_duration_since(Instant::now())),
@@ -597,7 +629,9 @@ impl Worker {
                 {
                     let b = q.take_batch(self.sh.opts.batch_max_bytes);
                     self.first_seen = if q.is_empty() { None } else { Some(now) };
-                    return Some(b);
+                    if b.is_some() {
+                        return b;
+                    }
                 }
                 Some(due)
             };
@@ -614,7 +648,14 @@ impl Worker {
     /// Builds, sends and resolves one batch.
     fn process(&mut self, mut batch: Batch) {
         let target = self.ex.target_format();
-        let items = std::mem::take(&mut batch.items);
+        let taken = std::mem::replace(&mut batch.taken, Taken::Items(Vec::new()));
+        let (items, merged) = match taken {
+            Taken::Chunk(c) => {
+                let (body, items) = c.seal(&self.sh.pool);
+                (items, Some(body))
+            }
+            Taken::Items(items) => (items, None),
+        };
         let ex = &self.ex;
         let process_fn = |t: &mut crate::Traces<'_>| ex.process(t);
         let process: Process<'_> = if ex.has_processing() {
@@ -622,7 +663,7 @@ impl Worker {
         } else {
             None
         };
-        let (part, rejected) = batch::build(items, target, process);
+        let (part, rejected) = batch::build(items, merged, target, process);
         self.reject(rejected);
         if let Some(part) = part {
             self.send(part);
@@ -703,12 +744,24 @@ impl Worker {
             traces: part.traces,
         };
         let (ex, sh) = (&self.ex, &self.sh);
+        sh.pool.refill();
         sh.gate.leave();
+        // While the request is in flight (possibly for long: a stalled agent), keep the chunk pool
+        // full so that `enqueue` never faults pages in (see `chunk.rs`).
+        let housekeeping = async {
+            loop {
+                sh.refill.notified().await;
+                if !sh.gate.paused.load(Ordering::SeqCst) {
+                    sh.pool.refill();
+                }
+            }
+        };
         let out = ex.block_on(async {
             tokio::select! {
                 biased;
                 _ = sh.abort_notify.notified() => None,
                 r = ex.with_info(ex.put(&prepared, timeout), Instant::now() + timeout) => Some(r),
+                () = housekeeping => None,
             }
         });
         sh.gate.enter();
@@ -884,6 +937,14 @@ impl Worker {
 // The public API
 // ---------------------------------------------------------------------------------------------
 
+thread_local! {
+    /// Where `enqueue_traces` encodes before copying into the queue.
+    static SCRATCH: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+/// Largest scratch buffer kept between `enqueue_traces` calls.
+const SCRATCH_KEEP: usize = 1 << 20;
+
 impl Exporter {
     fn background(&self) -> Result<&Background> {
         self.background
@@ -907,13 +968,18 @@ impl Exporter {
         if traces == 0 {
             return Ok(());
         }
-        self.background()?.enqueue(Item {
-            body: Bytes::copy_from_slice(payload),
-            format,
-            header_len,
-            traces,
-            spans: 0,
-        })
+        let bg = self.background()?;
+        match format {
+            Format::V04 => bg.enqueue_copy(payload, (traces, header_len), 0),
+            Format::V05 => bg.enqueue_item(Item {
+                body: Bytes::copy_from_slice(payload),
+                format,
+                header_len,
+                traces,
+                spans: 0,
+                bare: false,
+            }),
+        }
     }
 
     /// [`Exporter::enqueue`] taking an owned buffer (no copy).
@@ -922,7 +988,7 @@ impl Exporter {
         if item.traces == 0 {
             return Ok(());
         }
-        self.background()?.enqueue(item)
+        self.background()?.enqueue_item(item)
     }
 
     /// Queues trace chunks for the background worker: they are encoded (v0.4) into the queue here,
@@ -932,13 +998,20 @@ impl Exporter {
             return Ok(());
         }
         let spans: usize = traces.iter().map(Vec::len).sum();
-        let body = super::codec::encode_to_vec(Format::V04, traces)?;
-        let item = Item::parse(
-            Format::V04,
-            Bytes::from(body),
-            u32::try_from(spans).unwrap_or(u32::MAX),
-        )?;
-        self.background()?.enqueue(item)
+        let spans = u32::try_from(spans).unwrap_or(u32::MAX);
+        let bg = self.background()?;
+        // Encoded into a per-thread scratch buffer (warm memory), then copied into the queue.
+        SCRATCH.with(|scratch| {
+            let mut buf = scratch.take();
+            buf.clear();
+            let result = crate::encode::encode(Format::V04, traces, &mut buf)
+                .and_then(|()| Item::header(Format::V04, &buf))
+                .and_then(|header| bg.enqueue_copy(&buf, header, spans));
+            if buf.capacity() <= SCRATCH_KEEP {
+                scratch.set(buf);
+            }
+            result
+        })
     }
 
     /// Sends everything enqueued before this call now (without waiting for `batch_max_delay`) and

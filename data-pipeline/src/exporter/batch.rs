@@ -53,17 +53,33 @@ impl Rejected {
 /// Span processing between decode and encode (the exporter's stages), if any.
 pub(crate) type Process<'p> = Option<&'p (dyn Fn(&mut Traces<'_>) + Sync)>;
 
-/// Builds the body for `items` in `target`. Returns the part (None when nothing valid is left) and
-/// what was rejected.
+/// Builds the body for `items` in `target`. `merged`, when given, is the v0.4 body of all the
+/// items already merged (a sealed chunk): used as is when v0.4 goes out. Returns the part (None
+/// when nothing valid is left) and what was rejected.
 pub(crate) fn build(
     items: Vec<Item>,
+    merged: Option<Bytes>,
     target: Format,
     process: Process<'_>,
 ) -> (Option<Part>, Rejected) {
     let enqueued_bytes: u64 = items.iter().map(|i| i.body.len() as u64).sum();
     let account: u64 = items.iter().map(|i| u64::from(i.traces)).sum();
     let passthrough = process.is_none() && items.iter().all(|i| i.format == target);
-    if passthrough && items.len() == 1 {
+    if let (true, Format::V04, Some(body)) = (passthrough, target, merged) {
+        return (
+            Some(Part {
+                body,
+                format: target,
+                traces: account as usize,
+                account,
+                enqueued_bytes,
+                items,
+                isolated: false,
+            }),
+            Rejected::default(),
+        );
+    }
+    if passthrough && items.len() == 1 && !items[0].bare {
         let it = &items[0];
         return (
             Some(Part {
@@ -118,8 +134,9 @@ fn transcode(items: Vec<Item>, target: Format, process: Process<'_>) -> (Option<
     let mut rejected = Rejected::default();
     let mut traces: Traces<'_> = Vec::new();
     let mut kept = Vec::with_capacity(items.len());
+    let payloads: Vec<std::borrow::Cow<'_, [u8]>> = items.iter().map(Item::payload).collect();
     for (i, it) in items.iter().enumerate() {
-        match codec::decode(it.format, &it.body) {
+        match codec::decode(it.format, &payloads[i]) {
             Ok(t) => {
                 traces.extend(t);
                 kept.push(i);
@@ -177,7 +194,7 @@ pub(crate) fn isolate(part: Part, process: Process<'_>) -> (Option<Part>, Reject
     let mut rejected = Rejected::default();
     let mut good = Vec::with_capacity(part.items.len());
     for it in part.items {
-        match codec::decode(it.format, &it.body) {
+        match codec::decode(it.format, &it.payload()) {
             Ok(_) => good.push(it),
             Err(_) => rejected.add(&it),
         }
@@ -185,7 +202,7 @@ pub(crate) fn isolate(part: Part, process: Process<'_>) -> (Option<Part>, Reject
     if good.is_empty() {
         return (None, rejected);
     }
-    let (built, more) = build(good, part.format, process);
+    let (built, more) = build(good, None, part.format, process);
     rejected.traces += more.traces;
     rejected.bytes += more.bytes;
     (
@@ -296,7 +313,7 @@ mod tests {
             item(Format::V04, 2, 300),
         ];
         assert_eq!(items[1].header_len, 3);
-        let (part, rej) = build(items, Format::V04, None);
+        let (part, rej) = build(items, None, Format::V04, None);
         let part = part.unwrap();
         assert_eq!(rej, Rejected::default());
         assert_eq!(part.traces, 23);
@@ -313,14 +330,14 @@ mod tests {
     fn single_payload_goes_out_without_copy() {
         let it = item(Format::V04, 3, 1);
         let ptr = it.body.as_ptr();
-        let (part, _) = build(vec![it], Format::V04, None);
+        let (part, _) = build(vec![it], None, Format::V04, None);
         assert_eq!(part.unwrap().body.as_ptr(), ptr);
     }
 
     #[test]
     fn conversion_and_v05_merge_decode_and_reencode() {
         let items = vec![item(Format::V04, 2, 10), item(Format::V05, 3, 20)];
-        let (part, rej) = build(items, Format::V05, None);
+        let (part, rej) = build(items, None, Format::V05, None);
         let part = part.unwrap();
         assert_eq!(rej.traces, 0);
         assert_eq!(part.format, Format::V05);
@@ -339,7 +356,7 @@ mod tests {
             item(Format::V04, 1, 9),
         ];
         // Conversion path: the decode rejects it.
-        let (part, rej) = build(items.clone(), Format::V05, None);
+        let (part, rej) = build(items.clone(), None, Format::V05, None);
         assert_eq!(
             rej,
             Rejected {
@@ -351,7 +368,7 @@ mod tests {
         assert_eq!(part.account, 3);
         assert_eq!(part.items.len(), 2);
         // Passthrough: merged as is; isolation after a 400 removes it.
-        let (part, rej) = build(items, Format::V04, None);
+        let (part, rej) = build(items, None, Format::V04, None);
         assert_eq!(rej.traces, 0);
         let part = part.unwrap();
         assert_eq!(part.account, 4);
@@ -367,21 +384,50 @@ mod tests {
         assert!(fixed.isolated);
         assert_eq!(ids(Format::V04, &fixed.body), vec![1, 2, 9]);
         // Nothing valid left.
-        let (none, rej) = build(vec![bad], Format::V05, None);
+        let (none, rej) = build(vec![bad], None, Format::V05, None);
         assert!(none.is_none());
         assert_eq!(rej.traces, 1);
     }
 
     #[test]
+    fn sealed_chunks_go_out_as_they_are_and_their_slices_still_isolate() {
+        use crate::exporter::chunk::{chunk_capacity, Chunk, Pool};
+        let pool = Pool::new(chunk_capacity(1 << 20, 32 << 20));
+        let mut c = Chunk::new(pool.take().0);
+        let bad = Item::parse(Format::V04, Bytes::from_static(&[0x91, 0x91, 0x05]), 0).unwrap();
+        for it in [item(Format::V04, 2, 1), bad, item(Format::V04, 1, 9)] {
+            c.push(it.traces_bytes(), it.traces, 0);
+        }
+        let (body, items) = c.seal(&pool);
+        let (part, rej) = build(items.clone(), Some(body.clone()), Format::V04, None);
+        let part = part.unwrap();
+        assert_eq!(rej.traces, 0);
+        assert_eq!(
+            part.body.as_ptr(),
+            body.as_ptr(),
+            "the chunk itself, no copy"
+        );
+        assert_eq!(part.account, 4);
+        // The agent's 400: the malformed slice is found and dropped alone.
+        let (fixed, rej) = isolate(part, None);
+        assert_eq!(rej.traces, 1);
+        assert_eq!(ids(Format::V04, &fixed.unwrap().body), vec![1, 2, 9]);
+        // v0.5 out: the slices are decoded with their headers put back.
+        let (part, rej) = build(items, Some(body), Format::V05, None);
+        assert_eq!(rej.traces, 1);
+        assert_eq!(ids(Format::V05, &part.unwrap().body), vec![1, 2, 9]);
+    }
+
+    #[test]
     fn split_shares_the_account() {
-        let (part, _) = build(vec![item(Format::V04, 4, 1)], Format::V04, None);
+        let (part, _) = build(vec![item(Format::V04, 4, 1)], None, Format::V04, None);
         let part = part.unwrap();
         let (a, b) = split(&part).unwrap();
         assert_eq!(a.account + b.account, 4);
         assert_eq!(a.traces + b.traces, 4);
         assert_eq!(a.enqueued_bytes + b.enqueued_bytes, part.enqueued_bytes);
         // One trace cut in two chunks still accounts for one.
-        let (one, _) = build(vec![item(Format::V04, 1, 7)], Format::V04, None);
+        let (one, _) = build(vec![item(Format::V04, 1, 7)], None, Format::V04, None);
         let (a, b) = split(&one.unwrap()).unwrap();
         assert_eq!((a.traces, b.traces), (1, 1));
         assert_eq!((a.account, b.account), (1, 0));
@@ -396,7 +442,12 @@ mod tests {
                 }
             }
         };
-        let (part, _) = build(vec![item(Format::V04, 1, 1)], Format::V04, Some(&touch));
+        let (part, _) = build(
+            vec![item(Format::V04, 1, 1)],
+            None,
+            Format::V04,
+            Some(&touch),
+        );
         let back = decode_owned(Format::V04, &part.unwrap().body).unwrap();
         assert_eq!(back[0][0].service, "processed");
     }

@@ -5,6 +5,7 @@ pub mod background;
 mod batch;
 mod breaker;
 pub mod builder;
+mod chunk;
 mod codec;
 #[allow(clippy::module_inception)]
 mod exporter;
