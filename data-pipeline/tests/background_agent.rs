@@ -350,3 +350,34 @@ fn eight_threads_for_two_seconds() {
 fn eight_threads_for_ten_seconds() {
     hammer(10);
 }
+
+#[test]
+fn enqueue_trace_refs_delivers_what_enqueue_traces_does() {
+    let _w = watchdog("trace refs", Duration::from_secs(60));
+    let sink = CountingSink::start();
+    let ex = builder(&sink.url(), "").build().unwrap();
+    let chunk = |id: u64, n: u64| -> Vec<Span<'static>> {
+        (0..n)
+            .map(|s| Span {
+                name: "op".into(),
+                service: "svc".into(),
+                trace_id: id,
+                span_id: s + 1,
+                ..Span::default()
+            })
+            .collect()
+    };
+    let owned: Vec<Vec<Span<'static>>> = (0..20).map(|i| chunk(100 + i, 1 + i % 4)).collect();
+    let refs: Vec<&Vec<Span<'static>>> = owned.iter().collect();
+    ex.enqueue_trace_refs(&refs).unwrap();
+    ex.enqueue_trace_refs(&[]).unwrap();
+    ex.enqueue_traces(&[chunk(500, 2)]).unwrap();
+    ex.shutdown(Duration::from_secs(20)).unwrap();
+    let mut want = id_range(100, 20);
+    want.insert(500);
+    assert_eq!(sink.arrivals().id_set(), want);
+    let h = ex.health();
+    assert_eq!(h.traces_sent, 21);
+    let spans: u64 = (0..20u64).map(|i| 1 + i % 4).sum::<u64>() + 2;
+    assert_eq!(h.spans_enqueued, spans);
+}

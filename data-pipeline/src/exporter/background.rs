@@ -110,6 +110,11 @@ struct Root {
 /// The state of one process: queue, worker, counters. A forked child builds a new one.
 struct Shared {
     opts: Options,
+    /// What the worker builds its own exporter from. Kept here rather than captured by the worker
+    /// thread's closure: in a forked child the parent's worker thread is gone, and what only its
+    /// stack referenced would look lost to leak checkers, while `Shared` stays reachable (see
+    /// `fork.rs`).
+    template: (AgentUrl, ExporterConfig),
     limits: Limits,
     q: Mutex<QueueState>,
     /// Pre-faulted chunk buffers (see [`super::chunk`]).
@@ -128,10 +133,20 @@ struct Shared {
     join: Mutex<Option<JoinHandle<()>>>,
     rates: Mutex<Option<Arc<RatesByService>>>,
     forks: u64,
+    /// The running worker's state (its transport, connection pool, ...), boxed and pointed to from
+    /// here for one reason: in a forked child the worker thread is gone, and its state must stay
+    /// reachable (through `Shared`, see `fork.rs`) rather than look lost to leak checkers. Never
+    /// dereferenced.
+    anchor: std::sync::atomic::AtomicPtr<u8>,
 }
 
 impl Shared {
-    fn new(opts: Options, forks: u64, closing: bool) -> Shared {
+    fn new(
+        opts: Options,
+        template: (AgentUrl, ExporterConfig),
+        forks: u64,
+        closing: bool,
+    ) -> Shared {
         let mut q = QueueState::default();
         q.closing = closing;
         let limits = Limits {
@@ -142,6 +157,7 @@ impl Shared {
             pool: Pool::new(chunk_capacity(opts.batch_max_bytes, opts.queue_max_bytes)),
             refill: tokio::sync::Notify::new(),
             limits,
+            template,
             opts,
             q: Mutex::new(q),
             done: Condvar::new(),
@@ -154,6 +170,7 @@ impl Shared {
             join: Mutex::new(None),
             rates: Mutex::new(None),
             forks,
+            anchor: std::sync::atomic::AtomicPtr::new(std::ptr::null_mut()),
         }
     }
 
@@ -192,7 +209,7 @@ impl Shared {
     }
 
     /// Starts the worker thread unless it runs already (cheap check first).
-    fn ensure_worker(self: &Arc<Self>, root: &Root) {
+    fn ensure_worker(self: &Arc<Self>) {
         if self.started.load(Ordering::Acquire) {
             return;
         }
@@ -200,10 +217,10 @@ impl Shared {
         if self.started.load(Ordering::Relaxed) {
             return;
         }
-        let (sh, url, config) = (self.clone(), root.url.clone(), root.config.clone());
+        let sh = self.clone();
         match std::thread::Builder::new()
             .name("dp-exporter".into())
-            .spawn(move || Worker::run(sh, url, config))
+            .spawn(move || Worker::run(sh))
         {
             Ok(h) => {
                 let _ = self.worker.set(h.thread().clone());
@@ -300,6 +317,7 @@ impl Root {
         let forks = stale.map_or(0, |s| s.forks + 1);
         Ok(Arc::new(Shared::new(
             self.opts.clone(),
+            (self.url.clone(), self.config.clone()),
             forks,
             self.shut.load(Ordering::Acquire),
         )))
@@ -330,10 +348,11 @@ impl ForkAware for Root {
 impl Background {
     pub(crate) fn new(url: AgentUrl, config: ExporterConfig) -> Result<Background> {
         let opts = Options::from_config(&config)?;
+        let shared = Shared::new(opts.clone(), (url.clone(), config.clone()), 0, false);
         let root = Arc::new(Root {
             url,
             config,
-            shared: ForkLocal::new(Arc::new(Shared::new(opts.clone(), 0, false))),
+            shared: ForkLocal::new(Arc::new(shared)),
             opts,
             shut: AtomicBool::new(false),
         });
@@ -356,7 +375,7 @@ impl Background {
     /// Queues a v0.4 payload by copying it into the current chunk.
     fn enqueue_copy(&self, payload: &[u8], header: (u32, u8), spans: u32) -> Result<()> {
         let sh = self.shared()?;
-        sh.ensure_worker(&self.root);
+        sh.ensure_worker();
         let pushed = lock(&sh.q).push_copy(payload, header, spans, sh.limits, &sh.pool, || {
             sh.counters.breaker_state() != super::health::BreakerState::Closed
         });
@@ -366,7 +385,7 @@ impl Background {
     /// Queues a payload as it is.
     fn enqueue_item(&self, item: Item) -> Result<()> {
         let sh = self.shared()?;
-        sh.ensure_worker(&self.root);
+        sh.ensure_worker();
         let traces = item.traces;
         let pushed = lock(&sh.q).push(item, sh.limits, || {
             sh.counters.breaker_state() != super::health::BreakerState::Closed
@@ -516,8 +535,9 @@ struct Worker {
 }
 
 impl Worker {
-    fn run(sh: Arc<Shared>, url: AgentUrl, config: ExporterConfig) {
+    fn run(sh: Arc<Shared>) {
         sh.gate.enter();
+        let (url, config) = &sh.template;
         let ex = loop {
             match Exporter::without_background(url.clone(), config.clone()) {
                 Ok(ex) => break ex,
@@ -549,7 +569,7 @@ impl Worker {
                 ],
             )
         });
-        let mut w = Worker {
+        let mut w = Box::new(Worker {
             policy: RetryPolicy {
                 max_retries: sh.opts.max_retries,
                 ..RetryPolicy::default()
@@ -564,14 +584,19 @@ impl Worker {
             first_seen: None,
             outcome: Tally::default(),
             last_warn: [None; 6],
-        };
+        });
+        let sh = w.sh.clone();
+        sh.anchor
+            .store((&mut *w as *mut Worker).cast(), Ordering::Release);
         while let Some(batch) = w.next_batch() {
             w.process(batch);
         }
         if let Some(s) = &mut w.statsd {
             s.emit(&w.sh.health());
         }
-        Self::exit(&w.sh);
+        sh.anchor.store(std::ptr::null_mut(), Ordering::Release);
+        drop(w);
+        Self::exit(&sh);
     }
 
     fn exit(sh: &Shared) {
@@ -1007,6 +1032,39 @@ impl Exporter {
             let result = crate::encode::encode(Format::V04, traces, &mut buf)
                 .and_then(|()| Item::header(Format::V04, &buf))
                 .and_then(|header| bg.enqueue_copy(&buf, header, spans));
+            if buf.capacity() <= SCRATCH_KEEP {
+                scratch.set(buf);
+            }
+            result
+        })
+    }
+
+    /// [`Exporter::enqueue_traces`] for chunks that are not in one slice (a binding's handles):
+    /// each chunk is encoded where it is, without copying or viewing its spans first.
+    pub fn enqueue_trace_refs(&self, traces: &[&Trace<'_>]) -> Result<()> {
+        if traces.is_empty() {
+            return Ok(());
+        }
+        let spans: usize = traces.iter().map(|t| t.len()).sum();
+        let spans = u32::try_from(spans).unwrap_or(u32::MAX);
+        let n = u32::try_from(traces.len())
+            .map_err(|_| Error::invalid_argument("too many trace chunks in one call"))?;
+        let bg = self.background()?;
+        SCRATCH.with(|scratch| {
+            let mut buf = scratch.take();
+            buf.clear();
+            let result = (|| {
+                // Writing to a Vec cannot fail.
+                let _ = rmp::encode::write_array_len(&mut buf, n);
+                for t in traces {
+                    // One chunk at a time, then drop its one-element array header (0x91).
+                    let at = buf.len();
+                    crate::encode::encode(Format::V04, std::slice::from_ref(*t), &mut buf)?;
+                    buf.remove(at);
+                }
+                let header = Item::header(Format::V04, &buf)?;
+                bg.enqueue_copy(&buf, header, spans)
+            })();
             if buf.capacity() <= SCRATCH_KEEP {
                 scratch.set(buf);
             }

@@ -108,6 +108,32 @@ struct Slot<T> {
     value: T,
 }
 
+/// Where the parent's leaked state goes in a child: a lock-free list rooted in a static. Nothing
+/// is ever freed or read through it; it only keeps that memory *reachable*, so leak checkers
+/// (valgrind, LeakSanitizer) see it as deliberately retained rather than lost.
+struct Grave {
+    _leaked: *mut u8,
+    next: *mut Grave,
+}
+
+static GRAVEYARD: AtomicPtr<Grave> = AtomicPtr::new(std::ptr::null_mut());
+
+fn bury<T>(p: *mut T) {
+    let grave = Box::into_raw(Box::new(Grave {
+        _leaked: p.cast(),
+        next: std::ptr::null_mut(),
+    }));
+    let mut head = GRAVEYARD.load(Ordering::Relaxed);
+    loop {
+        // SAFETY: `grave` is ours until published by the CAS below.
+        unsafe { (*grave).next = head };
+        match GRAVEYARD.compare_exchange_weak(head, grave, Ordering::Release, Ordering::Relaxed) {
+            Ok(_) => return,
+            Err(h) => head = h,
+        }
+    }
+}
+
 /// A value that belongs to one process: a fresh one is built in a forked child on first access,
 /// and the parent's is leaked (see the module docs). Lock-free: a pointer swapped by CAS.
 pub(crate) struct ForkLocal<T> {
@@ -195,8 +221,13 @@ impl<T> ForkLocal<T> {
                 .compare_exchange(seen, fresh, Ordering::AcqRel, Ordering::Acquire)
             {
                 // The stale slot is leaked on purpose (see the module docs).
-                // SAFETY: `fresh` was just published and is never freed while `&self` lives.
-                Ok(_) => return Ok(unsafe { &(*fresh).value }),
+                Ok(_) => {
+                    if !seen.is_null() {
+                        bury(seen);
+                    }
+                    // SAFETY: `fresh` was just published and is never freed while `&self` lives.
+                    return Ok(unsafe { &(*fresh).value });
+                }
                 Err(now) => {
                     // Another thread of this process replaced it first: use theirs if it is
                     // current, else try again over it.
@@ -233,8 +264,10 @@ impl<T> Drop for ForkLocal<T> {
         if slot.birth.is_current_strict() {
             // SAFETY: created by `Box::into_raw`, not freed before, owned by this process.
             drop(unsafe { Box::from_raw(p) });
+        } else {
+            // The parent's value, left alone in the child (see the module docs).
+            bury(p);
         }
-        // Else: the parent's value, left alone in the child (see the module docs).
     }
 }
 
