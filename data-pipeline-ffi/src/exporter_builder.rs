@@ -35,7 +35,7 @@ pub(crate) fn format_from_c(format: dp_format, arg: &str) -> FfiResult<Format> {
 ///
 /// Movable between threads; not for concurrent use.
 pub struct dp_exporter_builder {
-    builder: ExporterBuilder,
+    pub(crate) builder: ExporterBuilder,
 }
 
 const _: () = crate::assert_thread::send::<dp_exporter_builder>();
@@ -78,6 +78,7 @@ pub unsafe extern "C" fn dp_exporter_builder_build(
         // SAFETY: forwarded contract; taken first so it is consumed on every path.
         let builder = unsafe { arg_take(builder, "builder") };
         let out = OutParam::new(out, "out")?;
+        crate::background::install_fork_notifier();
         let exporter = builder?.builder.build()?;
         let handle = Box::into_raw(Box::new(dp_exporter { exporter }));
         // SAFETY: checked non-NULL; valid for writes by contract.

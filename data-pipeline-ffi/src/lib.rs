@@ -12,7 +12,8 @@
 //! [`exporter_builder`], [`exporter`], [`response`], [`span`] (spans, links, events), [`trace`]
 //! (trace chunks), [`datastreams`] (Data Streams Monitoring, pathway contexts, carriers), [`debug`];
 //! [`exporter_processing`] (the normalization and obfuscation options), [`obfuscate`] and
-//! [`normalize`] (standalone functions), [`string`] (text the library returns).
+//! [`normalize`] (standalone functions), [`string`] (text the library returns); [`background`]
+//! (enqueue, flush, health, fork hooks).
 
 #![deny(missing_docs)]
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -21,6 +22,7 @@
 
 #[macro_use]
 pub mod boundary;
+pub mod background;
 pub mod datastreams;
 pub mod debug;
 pub mod error;
