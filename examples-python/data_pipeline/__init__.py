@@ -34,7 +34,7 @@ from .errors import (
     Status,
     UnsupportedError,
 )
-from .exporter import OPTIONS, Exporter, ExporterBuilder, Format, Response, StatsMode, StatsState
+from .exporter import OPTIONS, Exporter, ExporterBuilder, Format, Health, Response, StatsMode, StatsState
 from .datastreams import DataStreams, PathwayContext
 from .logs import TRACE, LogLevel, log_to_logging, set_log_callback
 from .span import Span, SpanEvent, SpanLink, Trace
@@ -60,6 +60,7 @@ __all__ = [
     "Exporter",
     "ExporterBuilder",
     "Response",
+    "Health",
     "Format",
     "OPTIONS",
     "StatsMode",

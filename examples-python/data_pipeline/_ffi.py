@@ -774,3 +774,82 @@ def str_array(values: Any, arg: str) -> Tuple[Any, int, List[dp_str]]:
 __all__ += [name for name in STATS_DECLARATIONS] + [
     name for name in list(globals()) if name.startswith(("DP_STATS_", "dp_stats_"))
 ] + ["str_array"]
+
+
+# ==================================================================================================
+# Background exporter and fork hooks (data-pipeline-ffi/src/background.rs): enqueue, flush, health,
+# and the process-wide dp_before_fork / dp_after_fork_parent / dp_after_fork_child. (Shutdown,
+# which also stops the background worker, is dp_exporter_shutdown in the stats block above.)
+# ==================================================================================================
+
+DP_BREAKER_CLOSED = 0
+DP_BREAKER_OPEN = 1
+DP_BREAKER_HALF_OPEN = 2
+
+
+class dp_health(Structure):
+    """``struct dp_health``: a snapshot of the background exporter's counters. ``size`` comes first:
+    set it to ``sizeof(dp_health)`` before ``dp_exporter_health``; the library writes at most that
+    many bytes and sets it to how many it filled (fields are only ever appended)."""
+
+    _fields_ = [
+        ("size", c_uint64),
+        ("payloads_enqueued", c_uint64),
+        ("traces_enqueued", c_uint64),
+        ("spans_enqueued", c_uint64),
+        ("bytes_enqueued", c_uint64),
+        ("requests_sent", c_uint64),
+        ("traces_sent", c_uint64),
+        ("bytes_sent", c_uint64),
+        ("dropped_queue_full", c_uint64),
+        ("dropped_breaker_open", c_uint64),
+        ("dropped_http_4xx", c_uint64),
+        ("dropped_retries_exhausted", c_uint64),
+        ("dropped_shutdown", c_uint64),
+        ("dropped_invalid", c_uint64),
+        ("bytes_dropped", c_uint64),
+        ("retries", c_uint64),
+        ("requests_failed", c_uint64),
+        ("payloads_pending", c_uint64),
+        ("traces_pending", c_uint64),
+        ("bytes_pending", c_uint64),
+        ("breaker_state", c_uint64),
+        ("breaker_opened", c_uint64),
+        ("forks", c_uint64),
+        ("worker_running", c_uint64),
+    ]
+
+
+#: The background functions, declared like :data:`DECLARATIONS` (which they join).
+BACKGROUND_DECLARATIONS: Dict[str, Tuple[Any, List[Any]]] = {
+    "dp_exporter_builder_set_batch_max_bytes": (ERR, [P(dp_exporter_builder), c_size_t]),
+    "dp_exporter_builder_set_batch_max_delay": (ERR, [P(dp_exporter_builder), c_uint64]),
+    "dp_exporter_builder_set_queue_max_bytes": (ERR, [P(dp_exporter_builder), c_size_t]),
+    "dp_exporter_builder_set_statsd_url": (ERR, [P(dp_exporter_builder), dp_str]),
+    "dp_exporter_enqueue": (ERR, [P(dp_exporter), dp_bytes]),
+    "dp_exporter_enqueue_traces": (ERR, [P(dp_exporter), P(P(dp_trace)), c_size_t]),
+    "dp_exporter_flush": (ERR, [P(dp_exporter), c_uint64]),
+    "dp_exporter_health": (ERR, [P(dp_exporter), P(dp_health)]),
+    "dp_before_fork": (None, []),
+    "dp_after_fork_parent": (None, []),
+    "dp_after_fork_child": (None, []),
+}
+
+
+def _declare_background() -> None:
+    missing = [name for name in BACKGROUND_DECLARATIONS if not hasattr(lib, name)]
+    if missing:
+        raise ImportError(
+            f"data_pipeline: {LIBRARY_SOURCE} lacks {len(missing)} function(s) of the header this "
+            f"binding was written for ({', '.join(missing)}): the library is older than the binding"
+        )
+    for name, (restype, argtypes) in BACKGROUND_DECLARATIONS.items():
+        fn = getattr(lib, name)
+        fn.restype = restype
+        fn.argtypes = argtypes
+    DECLARATIONS.update(BACKGROUND_DECLARATIONS)
+
+
+_declare_background()
+
+__all__ += ["DP_BREAKER_CLOSED", "DP_BREAKER_OPEN", "DP_BREAKER_HALF_OPEN", "dp_health"]

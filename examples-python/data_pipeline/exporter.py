@@ -8,11 +8,15 @@
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import datetime
 import enum
 import json
 import math
+import os
 import platform
+import threading
+import weakref
 from typing import Any, Callable, Dict, Iterable, Optional, Tuple, Union
 
 from . import _ffi
@@ -20,7 +24,16 @@ from ._ffi import U32, U64, Handle, _check, check_range, lib, to_bytes, to_name,
 from .obfuscate import PROCESSING_OPTIONS, normalize_counts
 from .span import Trace
 
-__all__ = ["Format", "ExporterBuilder", "Exporter", "Response", "OPTIONS", "StatsMode", "StatsState"]
+__all__ = [
+    "Format",
+    "ExporterBuilder",
+    "Exporter",
+    "Response",
+    "OPTIONS",
+    "StatsMode",
+    "StatsState",
+    "Health",
+]
 
 
 class Format(enum.IntEnum):
@@ -240,6 +253,32 @@ OPTIONS.update(
 # Normalization and obfuscation options (data_pipeline.obfuscate).
 OPTIONS.update(PROCESSING_OPTIONS)
 
+# Background exporter (see Exporter.enqueue).
+OPTIONS.update(
+    {
+        "batch_max_bytes": (
+            lib.dp_exporter_builder_set_batch_max_bytes,
+            _size,
+            "Background: a batch goes out once this many bytes are queued (default 1 MiB).",
+        ),
+        "batch_max_delay": (
+            lib.dp_exporter_builder_set_batch_max_delay,
+            _millis,
+            "Background: the longest a payload waits for its batch, in seconds (default 1.0).",
+        ),
+        "queue_max_bytes": (
+            lib.dp_exporter_builder_set_queue_max_bytes,
+            _size,
+            "Background: memory bound of the queue; beyond it payloads are dropped (default 32 MiB).",
+        ),
+        "statsd_url": (
+            lib.dp_exporter_builder_set_statsd_url,
+            _text,
+            "Background: DogStatsD address for health metrics (``udp://host:port``, ``unix:///path``).",
+        ),
+    }
+)
+
 _PYTHON_DEFAULTS = {
     "language": "python",
     "language_version": platform.python_version(),
@@ -373,10 +412,19 @@ class Exporter(Handle):
 
     Sends block (with the GIL released) until the agent answered, bounded by ``send_timeout``.
     ``close()`` while other threads are sending takes effect when the last of them returns.
+
+    Background sending (:meth:`enqueue`, :meth:`flush`, :meth:`health`, and :meth:`shutdown`)
+    never waits for the agent; see the section at the end of the class. It survives ``os.fork()``
+    and ``multiprocessing`` with the fork start method: a child starts with an empty queue and its
+    own worker, and the parent's queued traces stay the parent's.
     """
 
     __slots__ = ()
     _kind = "exporter"
+
+    def __init__(self, ptr: Any) -> None:
+        super().__init__(ptr)
+        _LIVE_EXPORTERS.add(self)
 
     @classmethod
     def _free(cls, ptr: Any) -> None:
@@ -469,11 +517,166 @@ class Exporter(Handle):
             self._unborrow()
 
     def shutdown(self, timeout: float = 5.0) -> None:
-        """Stops background work and delivers every stats bucket within ``timeout`` seconds (stats
-        are off afterwards). Call it before :meth:`close`, which never blocks and drops what is left."""
+        """Stops background work within ``timeout`` seconds: the queued traces go out first (see
+        :meth:`enqueue`), then every stats bucket (stats are off afterwards). Always returns in
+        time; raises :class:`~data_pipeline.errors.DataPipelineTimeoutError` when something was left
+        (queued traces are then dropped and counted in ``health().dropped_shutdown``). Later
+        enqueues raise ShutdownError; :meth:`send` keeps working. Call it before :meth:`close`,
+        which never blocks and drops what is left."""
         ms = _millis(timeout, "timeout")
         ptr = self._borrow()
         try:
             _check(lib.dp_exporter_shutdown(ptr, ms))
         finally:
             self._unborrow()
+
+    # ---- background ------------------------------------------------------------------------------
+    # One worker thread per exporter (started by the first enqueue) batches payloads and delivers
+    # them: retries, backoff, a circuit breaker while the agent is unreachable, and memory bounded by
+    # ``queue_max_bytes`` (beyond it payloads are dropped and counted, never blocked on). Call
+    # :meth:`shutdown` (above) before :meth:`close` to send what is queued; ``close()`` never waits.
+
+    def enqueue(self, payload: Union[bytes, bytearray, memoryview]) -> None:
+        """Queues one payload (a msgpack array of traces in the input format) and returns at once.
+
+        The payload is copied. Raises :class:`~data_pipeline.errors.DecodeError` for a payload that
+        is not an array of traces, :class:`~data_pipeline.errors.DataPipelineOverflowError` when
+        the queue is full (the payload is dropped and counted), and
+        :class:`~data_pipeline.errors.ShutdownError` after :meth:`shutdown`.
+        """
+        view, keep = to_bytes(payload, "payload")
+        ptr = self._borrow()
+        try:
+            _check(lib.dp_exporter_enqueue(ptr, view))
+        finally:
+            self._unborrow()
+        del keep
+
+    def enqueue_traces(self, traces: Union[Trace, Iterable[Trace]]) -> None:
+        """Queues trace chunks built with the span API. They are encoded during the call and only
+        read: they stay usable."""
+        chunks = [traces] if isinstance(traces, Trace) else list(traces)
+        for t in chunks:
+            if not isinstance(t, Trace):
+                raise TypeError(f"enqueue_traces expects Trace objects, got {type(t).__name__}")
+        borrowed = []
+        try:
+            for t in chunks:
+                borrowed.append((t, t._borrow()))
+            array = (ctypes.POINTER(_ffi.dp_trace) * len(borrowed))(*(p for _, p in borrowed))
+            ptr = self._borrow()
+            try:
+                _check(lib.dp_exporter_enqueue_traces(ptr, array, len(borrowed)))
+            finally:
+                self._unborrow()
+        finally:
+            for t, _ in borrowed:
+                t._unborrow()
+
+    def flush(self, timeout: Union[float, datetime.timedelta] = 5.0) -> None:
+        """Sends what was enqueued before the call now and waits until it is delivered or dropped,
+        at most ``timeout`` seconds (the GIL is released meanwhile). Raises
+        :class:`~data_pipeline.errors.DataPipelineTimeoutError` when traces were still pending."""
+        ms = _millis(timeout, "timeout")
+        ptr = self._borrow()
+        try:
+            _check(lib.dp_exporter_flush(ptr, ms))
+        finally:
+            self._unborrow()
+
+    def health(self) -> "Health":
+        """A snapshot of the background counters (see :class:`Health`)."""
+        out = _ffi.dp_health()
+        out.size = ctypes.sizeof(out)
+        ptr = self._borrow()
+        try:
+            _check(lib.dp_exporter_health(ptr, ctypes.byref(out)))
+        finally:
+            self._unborrow()
+        return Health._from_c(out)
+
+
+@dataclasses.dataclass(frozen=True)
+class Health:
+    """The background exporter's counters (``dp_health``), since the exporter was created or,
+    in a forked child, since the fork. The account always balances, in traces:
+    ``traces_enqueued == traces_sent + dropped + traces_pending`` (see :meth:`balanced`).
+    A field the loaded library does not know (an older library) is ``None``."""
+
+    payloads_enqueued: Optional[int] = None
+    traces_enqueued: Optional[int] = None
+    spans_enqueued: Optional[int] = None
+    bytes_enqueued: Optional[int] = None
+    requests_sent: Optional[int] = None
+    traces_sent: Optional[int] = None
+    bytes_sent: Optional[int] = None
+    dropped_queue_full: Optional[int] = None
+    dropped_breaker_open: Optional[int] = None
+    dropped_http_4xx: Optional[int] = None
+    dropped_retries_exhausted: Optional[int] = None
+    dropped_shutdown: Optional[int] = None
+    dropped_invalid: Optional[int] = None
+    bytes_dropped: Optional[int] = None
+    retries: Optional[int] = None
+    requests_failed: Optional[int] = None
+    payloads_pending: Optional[int] = None
+    traces_pending: Optional[int] = None
+    bytes_pending: Optional[int] = None
+    breaker_state: Optional[int] = None
+    breaker_opened: Optional[int] = None
+    forks: Optional[int] = None
+    worker_running: Optional[int] = None
+
+    @classmethod
+    def _from_c(cls, c: Any) -> "Health":
+        values = {}
+        offset = ctypes.sizeof(ctypes.c_uint64)  # past `size`
+        for name, ctype in c._fields_[1:]:
+            if offset + ctypes.sizeof(ctype) > c.size:
+                break
+            values[name] = getattr(c, name)
+            offset += ctypes.sizeof(ctype)
+        return cls(**values)
+
+    @property
+    def dropped(self) -> int:
+        """Traces dropped, all reasons together."""
+        return sum(
+            v or 0
+            for k, v in dataclasses.asdict(self).items()
+            if k.startswith("dropped_")
+        )
+
+    def balanced(self) -> bool:
+        """True when every enqueued trace is delivered, dropped or pending."""
+        return self.traces_enqueued == (self.traces_sent or 0) + self.dropped + (
+            self.traces_pending or 0
+        )
+
+    def as_dict(self) -> Dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+# ---- fork --------------------------------------------------------------------------------------------
+# os.fork() (and multiprocessing's fork start method) run the library's process-wide hooks: the
+# workers pause at a safe point before the fork and resume in the parent; in the child every
+# exporter is reset at once (empty queue, new worker on the next enqueue). The child also gets fresh
+# handle locks: a Python thread of the parent may have held one at the instant of the fork, and
+# that thread does not exist in the child.
+
+_LIVE_EXPORTERS: "weakref.WeakSet[Exporter]" = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    lib.dp_after_fork_child()
+    for exporter in list(_LIVE_EXPORTERS):
+        exporter._lock = threading.Lock()
+        exporter._borrows = 0
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(
+        before=lib.dp_before_fork,
+        after_in_parent=lib.dp_after_fork_parent,
+        after_in_child=_after_fork_in_child,
+    )

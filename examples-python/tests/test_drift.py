@@ -127,7 +127,7 @@ def test_parser_sees_the_whole_header(header):
         assert name in header.functions
     assert "dp_str_from_cstr" not in header.functions  # static inline, not a symbol
     assert header.opaque >= {"dp_error", "dp_exporter", "dp_span", "dp_trace"}
-    assert set(header.structs) == {"dp_str", "dp_bytes", "dp_kafka_header", "dp_http_header"}
+    assert set(header.structs) == {"dp_str", "dp_bytes", "dp_kafka_header", "dp_http_header", "dp_health"}
     assert set(header.callbacks) == {"dp_log_callback", "dp_user_data_free", "dp_carrier_get", "dp_carrier_set"}
     assert header.aliases["dp_format"] == "uint32_t"
 
