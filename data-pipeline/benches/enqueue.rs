@@ -5,6 +5,8 @@
 //!   sample gets a fresh exporter with a cap large enough that nothing is dropped.
 //! - `enqueue/full_queue_*`: the same when the queue is at its cap (the payload is refused and
 //!   counted).
+//! - `enqueue/traces_stalled_agent_*`: `enqueue_traces` with spans built in memory (encoded into
+//!   the queue by the calling thread): what libdatadog's `TraceBuffer::send_chunk` compares with.
 //! - `throughput/*`: enqueue N payloads, then `flush`, into a loopback sink that answers 200 at
 //!   once: spans per second delivered end to end (merge + HTTP).
 //!
@@ -41,8 +43,9 @@ fn exporter(url: &str, queue_max_bytes: usize) -> Exporter {
         .batch_max_delay(Duration::ZERO)
         .build()
         .expect("exporter");
-    // Start the worker and let it get stuck on its first request.
-    ex.enqueue(&v04_payload(1, 1, 1)).expect("enqueue");
+    // Start the worker and let it get stuck on its first request (refused with a tiny cap: the
+    // worker starts anyway).
+    let _ = ex.enqueue(&v04_payload(1, 1, 1));
     std::thread::sleep(Duration::from_millis(50));
     ex
 }
@@ -70,6 +73,21 @@ fn enqueue(c: &mut Criterion) {
         let full = exporter(&agent.url(), 1);
         g.bench_function(format!("full_queue_{traces}x{spans}"), |b| {
             b.iter(|| full.enqueue(black_box(&payload)).is_err())
+        });
+        let chunks =
+            data_pipeline::decode::decode_owned(data_pipeline::exporter::Format::V04, &payload)
+                .expect("decode");
+        g.bench_function(format!("traces_stalled_agent_{traces}x{spans}"), |b| {
+            b.iter_custom(|iters| {
+                let cap = (iters as usize + 16) * (payload.len() + 128);
+                let ex = exporter(&agent.url(), cap);
+                let t0 = Instant::now();
+                for _ in 0..iters {
+                    ex.enqueue_traces(black_box(&chunks))
+                        .expect("enqueue_traces");
+                }
+                t0.elapsed()
+            })
         });
     }
     g.finish();
