@@ -96,6 +96,22 @@
 
 
 /**
+ * The circuit breaker is closed: sending normally (`dp_health.breaker_state`).
+ */
+#define DP_BREAKER_CLOSED 0
+
+/**
+ * The circuit breaker is open: the agent was unreachable several times in a row. Nothing is sent
+ * until the next probe, and traces are kept up to `queue_max_bytes`.
+ */
+#define DP_BREAKER_OPEN 1
+
+/**
+ * The circuit breaker is half-open: one probe request is in flight.
+ */
+#define DP_BREAKER_HALF_OPEN 2
+
+/**
  * A buffer of this many bytes always holds the base64 text of a context and its NUL
  * terminator (the text is 28 characters for present-day times, 36 at most).
  */
@@ -333,11 +349,6 @@ typedef struct dp_str {
 } dp_str;
 
 /**
- * A counter of `dp_data_streams_stat`: one of the `DP_DATA_STREAMS_STAT_*` values.
- */
-typedef uint32_t dp_data_streams_stat_id;
-
-/**
  * Borrowed binary data: `len` bytes at `ptr`.
  *
  * `ptr` may be NULL only when `len` is 0. When the library returns a `dp_bytes` (a response body), its
@@ -353,6 +364,128 @@ typedef struct dp_bytes {
    */
   size_t len;
 } dp_bytes;
+
+/**
+ * A snapshot of the background exporter's counters, from `dp_exporter_health`.
+ *
+ * Before the call, set `size` to `sizeof(dp_health)`. The library writes at most that many bytes
+ * and sets `size` to the number of bytes it filled. Fields are only ever appended, so a field
+ * lies within `size` exactly when this library version knows it.
+ *
+ * Counters only grow, since the exporter was created, or since the fork in a child process. The
+ * account always balances, in traces:
+ * `traces_enqueued == traces_sent + (all dropped_*) + traces_pending`.
+ */
+typedef struct dp_health {
+  /**
+   * In: bytes the caller allocated (`sizeof(dp_health)`). Out: bytes the library filled.
+   */
+  uint64_t size;
+  /**
+   * Payloads passed to `dp_exporter_enqueue*` that were valid, including those dropped at once.
+   */
+  uint64_t payloads_enqueued;
+  /**
+   * Traces (chunks) in them.
+   */
+  uint64_t traces_enqueued;
+  /**
+   * Spans in them. Counted for `dp_exporter_enqueue_traces` only: raw payloads are not parsed
+   * when enqueued.
+   */
+  uint64_t spans_enqueued;
+  /**
+   * Payload bytes enqueued.
+   */
+  uint64_t bytes_enqueued;
+  /**
+   * Requests the agent accepted (2xx).
+   */
+  uint64_t requests_sent;
+  /**
+   * Traces in them.
+   */
+  uint64_t traces_sent;
+  /**
+   * Request body bytes in them.
+   */
+  uint64_t bytes_sent;
+  /**
+   * Traces dropped because the queue was at `queue_max_bytes`.
+   */
+  uint64_t dropped_queue_full;
+  /**
+   * Traces dropped because the queue was full while the agent was unreachable (breaker open).
+   */
+  uint64_t dropped_breaker_open;
+  /**
+   * Traces the agent refused with a status that retrying cannot fix (400, 403, 404, ...).
+   */
+  uint64_t dropped_http_4xx;
+  /**
+   * Traces whose retryable failures (408, 429, 5xx) outlasted `max_retries` or the retry budget.
+   */
+  uint64_t dropped_retries_exhausted;
+  /**
+   * Traces still queued when `dp_exporter_shutdown` ran out of time or the exporter was freed,
+   * or enqueued after shutdown.
+   */
+  uint64_t dropped_shutdown;
+  /**
+   * Traces in payloads found malformed by the worker, or chunks normalization refused.
+   */
+  uint64_t dropped_invalid;
+  /**
+   * Traces sampled out: P0 chunks removed by client-side stats (counted in the stats and
+   * reported to the agent; not lost).
+   */
+  uint64_t dropped_p0;
+  /**
+   * Bytes dropped, all reasons together.
+   */
+  uint64_t bytes_dropped;
+  /**
+   * Requests sent again after a failure.
+   */
+  uint64_t retries;
+  /**
+   * Requests that failed (network errors, timeouts, non-2xx answers).
+   */
+  uint64_t requests_failed;
+  /**
+   * Payloads not yet delivered or dropped.
+   */
+  uint64_t payloads_pending;
+  /**
+   * Traces in them.
+   */
+  uint64_t traces_pending;
+  /**
+   * Bytes charged against `queue_max_bytes` for them.
+   */
+  uint64_t bytes_pending;
+  /**
+   * `DP_BREAKER_CLOSED`, `DP_BREAKER_OPEN` or `DP_BREAKER_HALF_OPEN`.
+   */
+  uint64_t breaker_state;
+  /**
+   * How many times the breaker opened.
+   */
+  uint64_t breaker_opened;
+  /**
+   * How many times this exporter was reset by a fork.
+   */
+  uint64_t forks;
+  /**
+   * 1 while a background worker thread runs in this process, else 0.
+   */
+  uint64_t worker_running;
+} dp_health;
+
+/**
+ * A counter of `dp_data_streams_stat`: one of the `DP_DATA_STREAMS_STAT_*` values.
+ */
+typedef uint32_t dp_data_streams_stat_id;
 
 /**
  * Writes one key of a carrier for `dp_pathway_context_inject`: store `value` under `key`,
@@ -684,6 +817,156 @@ typedef uint32_t dp_stats_state;
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
+
+/**
+ * Background: a batch goes out once this many bytes of payload are queued (default 1 MiB; must be
+ * > 0, checked by `dp_exporter_builder_build`). A payload larger than this goes out alone.
+ *
+ * # Safety
+ * `builder` is NULL or a live builder.
+ */
+DP_MUST_USE
+struct dp_error *dp_exporter_builder_set_batch_max_bytes(struct dp_exporter_builder *builder,
+                                                         size_t bytes);
+
+/**
+ * Background: the longest a payload waits in the queue for its batch to fill while the worker is
+ * idle, in milliseconds (default 1000; 0 sends as soon as the worker is free).
+ *
+ * # Safety
+ * `builder` is NULL or a live builder.
+ */
+DP_MUST_USE
+struct dp_error *dp_exporter_builder_set_batch_max_delay(struct dp_exporter_builder *builder,
+                                                         uint64_t delay_ms);
+
+/**
+ * Background: the memory bound of the queue in bytes (payloads plus 64 bytes each, including
+ * the batch being sent; default 32 MiB; must be > 0). Beyond it, `dp_exporter_enqueue*`
+ * drops the payload, counts it, and returns `DP_STATUS_OVERFLOW`. It never blocks.
+ *
+ * # Safety
+ * `builder` is NULL or a live builder.
+ */
+DP_MUST_USE
+struct dp_error *dp_exporter_builder_set_queue_max_bytes(struct dp_exporter_builder *builder,
+                                                         size_t bytes);
+
+/**
+ * Background: where to send the health counters as DogStatsD metrics (`datadog.tracer.exporter.*`)
+ * every 10 s and at shutdown: `udp://host:port` or `unix:///path` (a datagram socket). Empty, the
+ * default, for none. Copied; checked by `dp_exporter_builder_build`.
+ *
+ * # Safety
+ * `builder` is NULL or a live builder; `value` is a valid `dp_str`.
+ */
+DP_MUST_USE
+struct dp_error *dp_exporter_builder_set_statsd_url(struct dp_exporter_builder *builder,
+                                                    struct dp_str value);
+
+/**
+ * Queues one payload (a msgpack array of traces in the exporter's input format, v0.4 by default)
+ * for the exporter's background worker, and returns at once: it never waits for the agent. The
+ * payload is copied; `payload` is borrowed for the call only. The first call starts the worker
+ * thread. Payloads are batched and sent by `batch_max_bytes`/`batch_max_delay`, retried, and
+ * kept while the agent is unreachable, up to `queue_max_bytes`.
+ *
+ * Only the outer array header is read here. A payload with malformed spans is caught later and
+ * dropped alone (counted in `dp_health.dropped_invalid`). An empty array is accepted and ignored.
+ *
+ * Errors: `DP_STATUS_DECODE` (not an array of traces; nothing counted), `DP_STATUS_OVERFLOW` (the
+ * queue is at `queue_max_bytes`: dropped and counted), `DP_STATUS_SHUTDOWN` (after
+ * `dp_exporter_shutdown`: dropped and counted), `DP_STATUS_NULL_ARGUMENT`.
+ *
+ * Thread-safe. Fork-safe: in a forked child, the first call starts a new worker with an empty
+ * queue (the parent's queued traces stay the parent's).
+ *
+ * # Safety
+ * `exporter` is NULL or a live exporter; `payload` is a valid view.
+ */
+DP_MUST_USE
+struct dp_error *dp_exporter_enqueue(const struct dp_exporter *exporter,
+                                     struct dp_bytes payload);
+
+/**
+ * Queues the `n` trace chunks `traces[0..n]` for the background worker, like `dp_exporter_enqueue`
+ * (same errors, plus `DP_STATUS_ENCODE`). The chunks are only borrowed and are encoded during the
+ * call, as `dp_exporter_send_traces` does. Free them afterwards with `dp_trace_free`, or keep them.
+ * `traces` may be NULL when `n` is 0; a NULL element is `DP_STATUS_NULL_ARGUMENT` and nothing is
+ * queued.
+ *
+ * Thread-safe, and the chunks may be enqueued by several threads at once.
+ *
+ * # Safety
+ * `exporter` is NULL or a live exporter; `traces` points to `n` pointers that are NULL or live
+ * traces not modified during the call.
+ */
+DP_MUST_USE
+struct dp_error *dp_exporter_enqueue_traces(const struct dp_exporter *exporter,
+                                            const struct dp_trace *const *traces,
+                                            size_t n);
+
+/**
+ * Sends everything enqueued before this call now, without waiting for `batch_max_delay`, and
+ * waits until it is delivered or dropped, for at most `timeout_ms` milliseconds. It always
+ * returns within that time.
+ *
+ * Errors: `DP_STATUS_TIMEOUT` when traces were still pending at the deadline. They stay queued
+ * and go out later, and the message says how many. Read `dp_exporter_health` for what was dropped.
+ * `DP_STATUS_NULL_ARGUMENT`.
+ *
+ * Thread-safe.
+ *
+ * # Safety
+ * `exporter` is NULL or a live exporter.
+ */
+DP_MUST_USE
+struct dp_error *dp_exporter_flush(const struct dp_exporter *exporter,
+                                   uint64_t timeout_ms);
+
+/**
+ * Fills `*out` with a snapshot of the exporter's background counters (see `dp_health`). Set
+ * `out->size = sizeof(dp_health)` first. The library writes at most `out->size` bytes and sets
+ * `out->size` to what it filled. Cheap: one short lock, no allocation.
+ *
+ * Errors: `DP_STATUS_NULL_ARGUMENT`, `DP_STATUS_INVALID_ARGUMENT` (`out->size` smaller than the
+ * `size` field itself).
+ *
+ * Thread-safe.
+ *
+ * # Safety
+ * `exporter` is NULL or a live exporter; `out` is NULL or points to at least `out->size` writable
+ * bytes.
+ */
+DP_MUST_USE
+struct dp_error *dp_exporter_health(const struct dp_exporter *exporter,
+                                    struct dp_health *out);
+
+/**
+ * Prepares every exporter of the process for `fork()`: it pauses each background worker at a
+ * safe point, where the worker holds none of the library's locks and runs none of its code, and it
+ * holds the exporter registry so that no exporter is created across the fork. Waits at most about
+ * a second per worker. Call it right before `fork()`, on the forking thread, then
+ * `dp_after_fork_parent` in the parent and `dp_after_fork_child` in the child. A second call
+ * without an `after` call in between does nothing.
+ *
+ * Optional: without these hooks, each exporter detects the fork on its next call. Its signature
+ * fits `pthread_atfork(dp_before_fork, dp_after_fork_parent, dp_after_fork_child)`.
+ */
+void dp_before_fork(void);
+
+/**
+ * Resumes the workers paused by `dp_before_fork`. Call it in the parent right after `fork()`.
+ */
+void dp_after_fork_parent(void);
+
+/**
+ * Resets every exporter for the child process right after `fork()`: empty queues, zeroed
+ * counters, a new transport, and a new worker at the next enqueue. The parent's state is left
+ * untouched and leaked, never freed. It belongs to threads that do not exist in the child, and
+ * freeing it could deadlock. The parent's queued traces are not sent by the child.
+ */
+void dp_after_fork_child(void);
 
 /**
  * A new builder with standalone defaults: agent `http://localhost:8126`, empty service (reported
@@ -2749,9 +3032,12 @@ struct dp_error *dp_exporter_flush_stats(const struct dp_exporter *exporter,
                                          uint64_t timeout_ms);
 
 /**
- * Stops the exporter's background work and delivers what it holds (every stats bucket), blocking
- * at most `timeout_ms`. Call it before `dp_exporter_free` (which never blocks and drops what is
- * left). Sends still work afterwards, with client-side stats off. Thread-safe.
+ * Stops the exporter's background work and delivers what it holds, blocking at most `timeout_ms`.
+ * The traces queued by `dp_exporter_enqueue*` go out first, then every stats bucket. Call it
+ * before `dp_exporter_free` (which never blocks and drops what is left). Sends still work
+ * afterwards, with client-side stats off. Later enqueues fail with `DP_STATUS_SHUTDOWN`.
+ * `DP_STATUS_TIMEOUT` when something was left: queued traces are then dropped and counted in
+ * `dp_health.dropped_shutdown`. Thread-safe.
  *
  * # Safety
  * `exporter` is NULL or a live exporter.

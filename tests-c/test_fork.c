@@ -237,7 +237,7 @@ static dp_health health_of(const dp_exporter *ex) {
 
 static uint64_t dropped(const dp_health *h) {
   return h->dropped_queue_full + h->dropped_breaker_open + h->dropped_http_4xx +
-         h->dropped_retries_exhausted + h->dropped_shutdown + h->dropped_invalid;
+         h->dropped_retries_exhausted + h->dropped_shutdown + h->dropped_invalid + h->dropped_p0;
 }
 
 /* ---- the child --------------------------------------------------------------------------------- */

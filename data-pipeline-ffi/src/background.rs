@@ -1,7 +1,8 @@
 //! The background exporter and fork safety in C: `dp_exporter_enqueue*`, `dp_exporter_flush`,
-//! `dp_exporter_shutdown`, `dp_exporter_health` (with `dp_health`), the builder options of the
-//! background side, and the process-wide fork hooks `dp_before_fork`, `dp_after_fork_parent`,
-//! `dp_after_fork_child`.
+//! `dp_exporter_health` (with `dp_health`), the builder options of the background side, and the
+//! process-wide fork hooks `dp_before_fork`, `dp_after_fork_parent`, `dp_after_fork_child`.
+//! `dp_exporter_shutdown` (in `stats.rs`) stops the background worker too: queued traces first,
+//! then the stats buckets, within one timeout.
 //!
 //! `dp_health` is a plain `#[repr(C)]` struct that starts with a `size` field rather than an opaque
 //! handle with getters. Health is read often, for example by a periodic metrics callback, and one
@@ -218,33 +219,6 @@ pub unsafe extern "C" fn dp_exporter_flush(
     }
 }
 
-/// Stops the background worker. It sends what is queued for at most `timeout_ms` milliseconds,
-/// then stops; the call always returns within that time. Later enqueues fail with
-/// `DP_STATUS_SHUTDOWN`. Synchronous sends keep working. Idempotent. Call it before
-/// `dp_exporter_free`, which never waits and drops whatever is still queued.
-///
-/// Errors: `DP_STATUS_TIMEOUT` when not everything went out in time. What was left is dropped,
-/// counted in `dp_health.dropped_shutdown`, and the message says how many traces.
-/// `DP_STATUS_NULL_ARGUMENT`.
-///
-/// Thread-safe.
-///
-/// # Safety
-/// `exporter` is NULL or a live exporter.
-#[no_mangle]
-#[must_use]
-pub unsafe extern "C" fn dp_exporter_shutdown(
-    exporter: *const dp_exporter,
-    timeout_ms: u64,
-) -> *mut dp_error {
-    boundary! {
-        // SAFETY: forwarded contract.
-        let exporter = unsafe { arg_ref(exporter, "exporter") }?;
-        exporter.as_exporter().shutdown(Duration::from_millis(timeout_ms))?;
-        Ok(())
-    }
-}
-
 // ---------------------------------------------------------------------------------------------
 // Health
 // ---------------------------------------------------------------------------------------------
@@ -297,8 +271,11 @@ pub struct dp_health {
     /// Traces still queued when `dp_exporter_shutdown` ran out of time or the exporter was freed,
     /// or enqueued after shutdown.
     pub dropped_shutdown: u64,
-    /// Traces in payloads found malformed by the worker.
+    /// Traces in payloads found malformed by the worker, or chunks normalization refused.
     pub dropped_invalid: u64,
+    /// Traces sampled out: P0 chunks removed by client-side stats (counted in the stats and
+    /// reported to the agent; not lost).
+    pub dropped_p0: u64,
     /// Bytes dropped, all reasons together.
     pub bytes_dropped: u64,
     /// Requests sent again after a failure.
@@ -321,7 +298,7 @@ pub struct dp_health {
     pub worker_running: u64,
 }
 
-const _: () = assert!(std::mem::size_of::<dp_health>() == 24 * 8);
+const _: () = assert!(std::mem::size_of::<dp_health>() == 25 * 8);
 
 impl dp_health {
     /// The C view of an engine snapshot (`size` set to the full size).
@@ -342,6 +319,7 @@ impl dp_health {
             dropped_retries_exhausted: d.retries_exhausted,
             dropped_shutdown: d.shutdown,
             dropped_invalid: d.invalid,
+            dropped_p0: d.p0,
             bytes_dropped: h.bytes_dropped,
             retries: h.retries,
             requests_failed: h.requests_failed,
@@ -544,10 +522,6 @@ mod tests {
                 dp_status::DP_STATUS_NULL_ARGUMENT
             );
             assert_eq!(
-                code(dp_exporter_shutdown(std::ptr::null(), 10)),
-                dp_status::DP_STATUS_NULL_ARGUMENT
-            );
-            assert_eq!(
                 code(dp_exporter_builder_set_batch_max_bytes(
                     std::ptr::null_mut(),
                     1
@@ -627,7 +601,7 @@ mod tests {
                 dp_status::DP_STATUS_INVALID_ARGUMENT
             );
             assert_eq!(
-                code(dp_exporter_shutdown(ex, 100)),
+                code(crate::stats::dp_exporter_shutdown(ex, 100)),
                 dp_status::DP_STATUS_TIMEOUT,
                 "nothing listens on port 1"
             );

@@ -263,9 +263,12 @@ pub unsafe extern "C" fn dp_exporter_flush_stats(
     }
 }
 
-/// Stops the exporter's background work and delivers what it holds (every stats bucket), blocking
-/// at most `timeout_ms`. Call it before `dp_exporter_free` (which never blocks and drops what is
-/// left). Sends still work afterwards, with client-side stats off. Thread-safe.
+/// Stops the exporter's background work and delivers what it holds, blocking at most `timeout_ms`.
+/// The traces queued by `dp_exporter_enqueue*` go out first, then every stats bucket. Call it
+/// before `dp_exporter_free` (which never blocks and drops what is left). Sends still work
+/// afterwards, with client-side stats off. Later enqueues fail with `DP_STATUS_SHUTDOWN`.
+/// `DP_STATUS_TIMEOUT` when something was left: queued traces are then dropped and counted in
+/// `dp_health.dropped_shutdown`. Thread-safe.
 ///
 /// # Safety
 /// `exporter` is NULL or a live exporter.

@@ -53,7 +53,6 @@ fn parse_args() -> Result<Args, String> {
     let mut tracer_version = env!("CARGO_PKG_VERSION").to_string();
     let mut timeout = None;
     let mut stats = StatsMode::Off;
-            }
     let mut background = false;
     let mut count = 1u64;
     let mut file = None;

@@ -182,7 +182,7 @@ fn malformed_payload_is_dropped_alone_after_the_agents_400() {
 }
 
 #[test]
-fn rates_from_the_agent_reach_the_tracer() {
+fn rates_from_background_answers_reach_the_tracer() {
     let _w = watchdog("rates test", Duration::from_secs(60));
     let agent = TestAgent::start();
     let token = "bg-rates";
@@ -192,11 +192,10 @@ fn rates_from_the_agent_reach_the_tracer() {
         .batch_max_delay(Duration::ZERO)
         .build()
         .unwrap();
-    assert!(ex.background_rates().is_none());
+    assert_eq!(ex.sampling_rate("bg-test", "prod"), 1.0, "no feedback yet");
     ex.enqueue(&v04_payload(1, 1, 1)).unwrap();
     ex.flush(Duration::from_secs(20)).unwrap();
-    let rates = ex.background_rates().expect("rates after a delivery");
-    assert_eq!(rates.get("bg-test", "prod"), Some(0.25));
+    assert_eq!(ex.sampling_rate("bg-test", "prod"), 0.25);
 }
 
 #[test]
@@ -380,4 +379,94 @@ fn enqueue_trace_refs_delivers_what_enqueue_traces_does() {
     assert_eq!(h.traces_sent, 21);
     let spans: u64 = (0..20u64).map(|i| 1 + i % 4).sum::<u64>() + 2;
     assert_eq!(h.spans_enqueued, spans);
+}
+
+#[test]
+fn client_side_stats_through_the_background_path() {
+    use data_pipeline::span::Map;
+    use data_pipeline::stats::StatsMode;
+    let _w = watchdog("stats test", Duration::from_secs(90));
+    let agent = TestAgent::start();
+    let token = "bg-stats";
+    agent.start_session(token, None);
+    let ex = builder(&agent.url(), token)
+        .env("prod")
+        .stats(StatsMode::Auto)
+        .batch_max_delay(Duration::from_millis(50))
+        .build()
+        .unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as i64;
+    // 40 one-span traces: even ids kept (priority 1), odd ids P0 (priority 0).
+    let chunks: Vec<Vec<Span<'static>>> = (0..40u64)
+        .map(|i| {
+            let mut metrics = Map::default();
+            metrics.push("_sampling_priority_v1", if i % 2 == 0 { 1.0 } else { 0.0 });
+            vec![Span {
+                service: "bg-test".into(),
+                name: "web.request".into(),
+                resource: "GET /".into(),
+                r#type: "web".into(),
+                trace_id: 7000 + i,
+                span_id: 1,
+                start: now - 1_000_000,
+                duration: 1_000_000,
+                metrics,
+                ..Span::default()
+            }]
+        })
+        .collect();
+    for c in chunks.chunks(5) {
+        ex.enqueue_traces(c).unwrap();
+    }
+    ex.shutdown(Duration::from_secs(30)).unwrap();
+    let h = ex.health();
+    assert_eq!(h.traces_enqueued, 40);
+    assert_eq!(h.traces_sent, 20, "{h:?}");
+    assert_eq!(
+        h.dropped.p0, 20,
+        "P0 chunks are sampled out, and counted: {h:?}"
+    );
+    assert_eq!(h.traces_dropped(), 20);
+    assert!(h.balanced());
+
+    let reqs = agent.requests(token);
+    let traces: Vec<_> = reqs.iter().filter(|r| r.path() == "/v0.4/traces").collect();
+    assert!(!traces.is_empty());
+    let mut p0_header = 0u64;
+    for r in &traces {
+        assert_eq!(r.header("Datadog-Client-Computed-Stats"), Some("true"));
+        p0_header += r
+            .header("Datadog-Client-Dropped-P0-Traces")
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0);
+    }
+    assert_eq!(p0_header, 20, "the agent is told about every P0 dropped");
+    let got = arrivals_from(reqs.clone());
+    assert_eq!(
+        got.id_set(),
+        (0..40u64)
+            .filter(|i| i % 2 == 0)
+            .map(|i| 7000 + i)
+            .collect()
+    );
+    // Stats for every span, kept or not, counted once (one shared stage), delivered by shutdown.
+    let mut hits = 0u64;
+    for r in reqs.iter().filter(|r| r.path() == "/v0.6/stats") {
+        let v = rmpv::decode::read_value(&mut &r.body[..]).expect("stats payload");
+        let field = |m: &rmpv::Value, k: &str| -> rmpv::Value {
+            m.as_map()
+                .and_then(|m| m.iter().find(|(key, _)| key.as_str() == Some(k)))
+                .map(|(_, v)| v.clone())
+                .unwrap_or(rmpv::Value::Nil)
+        };
+        for bucket in field(&v, "Stats").as_array().into_iter().flatten() {
+            for group in field(bucket, "Stats").as_array().into_iter().flatten() {
+                hits += field(group, "Hits").as_u64().unwrap_or(0);
+            }
+        }
+    }
+    assert_eq!(hits, 40);
 }

@@ -807,6 +807,7 @@ class dp_health(Structure):
         ("dropped_retries_exhausted", c_uint64),
         ("dropped_shutdown", c_uint64),
         ("dropped_invalid", c_uint64),
+        ("dropped_p0", c_uint64),
         ("bytes_dropped", c_uint64),
         ("retries", c_uint64),
         ("requests_failed", c_uint64),

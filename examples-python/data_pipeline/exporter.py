@@ -616,6 +616,7 @@ class Health:
     dropped_retries_exhausted: Optional[int] = None
     dropped_shutdown: Optional[int] = None
     dropped_invalid: Optional[int] = None
+    dropped_p0: Optional[int] = None
     bytes_dropped: Optional[int] = None
     retries: Optional[int] = None
     requests_failed: Optional[int] = None

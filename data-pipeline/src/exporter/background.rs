@@ -32,11 +32,11 @@ use super::breaker::{Breaker, RetryBudget, Tripped};
 use super::builder::ExporterConfig;
 use super::chunk::{chunk_capacity, Pool};
 use super::codec::Format;
-use super::exporter::{Exporter, Prepared};
+use super::exporter::{Exporter, Prepared, Shared as ExporterShare};
 use super::fork::{self, ForkAware, ForkLocal};
 use super::health::{DropReason, Health, Tally, WorkerCounters};
 use super::queue::{dropped_error, Batch, Item, Limits, Pushed, QueueState, Taken};
-use super::response::RatesByService;
+use super::response::AgentResponse;
 use super::statsd::{Statsd, StatsdAddr, STATSD_INTERVAL};
 use crate::transport::retry::{classify_status, parse_retry_after, Jitter, RetryPolicy, Verdict};
 use crate::transport::{AgentUrl, HttpResponse};
@@ -101,6 +101,8 @@ pub(crate) struct Background {
 struct Root {
     url: AgentUrl,
     config: ExporterConfig,
+    /// The stats stage and rates store the worker's exporter shares with the application's.
+    share: ExporterShare,
     opts: Options,
     shared: ForkLocal<Arc<Shared>>,
     /// `shutdown` was called: a child starts shut down too.
@@ -114,7 +116,7 @@ struct Shared {
     /// thread's closure: in a forked child the parent's worker thread is gone, and what only its
     /// stack referenced would look lost to leak checkers, while `Shared` stays reachable (see
     /// `fork.rs`).
-    template: (AgentUrl, ExporterConfig),
+    template: (AgentUrl, ExporterConfig, ExporterShare),
     limits: Limits,
     q: Mutex<QueueState>,
     /// Pre-faulted chunk buffers (see [`super::chunk`]).
@@ -131,7 +133,6 @@ struct Shared {
     started: AtomicBool,
     worker: OnceLock<Thread>,
     join: Mutex<Option<JoinHandle<()>>>,
-    rates: Mutex<Option<Arc<RatesByService>>>,
     forks: u64,
     /// The running worker's state (its transport, connection pool, ...), boxed and pointed to from
     /// here for one reason: in a forked child the worker thread is gone, and its state must stay
@@ -143,7 +144,7 @@ struct Shared {
 impl Shared {
     fn new(
         opts: Options,
-        template: (AgentUrl, ExporterConfig),
+        template: (AgentUrl, ExporterConfig, ExporterShare),
         forks: u64,
         closing: bool,
     ) -> Shared {
@@ -168,7 +169,6 @@ impl Shared {
             started: AtomicBool::new(false),
             worker: OnceLock::new(),
             join: Mutex::new(None),
-            rates: Mutex::new(None),
             forks,
             anchor: std::sync::atomic::AtomicPtr::new(std::ptr::null_mut()),
         }
@@ -317,7 +317,7 @@ impl Root {
         let forks = stale.map_or(0, |s| s.forks + 1);
         Ok(Arc::new(Shared::new(
             self.opts.clone(),
-            (self.url.clone(), self.config.clone()),
+            (self.url.clone(), self.config.clone(), self.share.clone()),
             forks,
             self.shut.load(Ordering::Acquire),
         )))
@@ -346,12 +346,22 @@ impl ForkAware for Root {
 }
 
 impl Background {
-    pub(crate) fn new(url: AgentUrl, config: ExporterConfig) -> Result<Background> {
+    pub(super) fn new(
+        url: AgentUrl,
+        config: ExporterConfig,
+        share: ExporterShare,
+    ) -> Result<Background> {
         let opts = Options::from_config(&config)?;
-        let shared = Shared::new(opts.clone(), (url.clone(), config.clone()), 0, false);
+        let shared = Shared::new(
+            opts.clone(),
+            (url.clone(), config.clone(), share.clone()),
+            0,
+            false,
+        );
         let root = Arc::new(Root {
             url,
             config,
+            share,
             shared: ForkLocal::new(Arc::new(shared)),
             opts,
             shut: AtomicBool::new(false),
@@ -420,7 +430,8 @@ impl Background {
         ))
     }
 
-    fn shutdown(&self, timeout: Duration) -> Result<()> {
+    /// Drains and stops the worker within `timeout` (see [`Exporter::shutdown`]).
+    pub(super) fn shutdown(&self, timeout: Duration) -> Result<()> {
         let deadline = Instant::now() + timeout;
         self.root.shut.store(true, Ordering::Release);
         let sh = self.shared_strict()?;
@@ -481,12 +492,6 @@ impl Background {
             Err(_) => Health::default(),
         }
     }
-
-    fn rates(&self) -> Option<Arc<RatesByService>> {
-        let sh = self.shared_strict().ok()?;
-        let r = lock(&sh.rates).clone();
-        r
-    }
 }
 
 impl Drop for Background {
@@ -537,9 +542,9 @@ struct Worker {
 impl Worker {
     fn run(sh: Arc<Shared>) {
         sh.gate.enter();
-        let (url, config) = &sh.template;
+        let (url, config, share) = &sh.template;
         let ex = loop {
-            match Exporter::without_background(url.clone(), config.clone()) {
+            match Exporter::for_worker(url.clone(), config.clone(), share.clone()) {
                 Ok(ex) => break ex,
                 Err(e) => {
                     log::error!(
@@ -672,6 +677,11 @@ impl Worker {
 
     /// Builds, sends and resolves one batch.
     fn process(&mut self, mut batch: Batch) {
+        // Auto stats mode: wait once for /info (bounded), so the first batch gets stats too.
+        self.sh.gate.leave();
+        self.ex
+            .await_info_for_stats(Instant::now() + self.ex.config.request_timeout);
+        self.sh.gate.enter();
         let target = self.ex.target_format();
         let taken = std::mem::replace(&mut batch.taken, Taken::Items(Vec::new()));
         let (items, merged) = match taken {
@@ -701,7 +711,16 @@ impl Worker {
 
     fn reject(&mut self, r: Rejected) {
         if r.traces > 0 || r.bytes > 0 {
-            self.drop_traces(Rejected::REASON, r.traces, r.bytes, "malformed payload");
+            self.drop_traces(
+                Rejected::REASON,
+                r.traces,
+                r.bytes,
+                "malformed payload, or chunk refused by normalization",
+            );
+        }
+        if r.p0_traces > 0 {
+            // Sampled out, not lost: counted, and not worth a warning.
+            self.outcome.drop_traces(DropReason::P0, r.p0_traces, 0);
         }
     }
 
@@ -767,6 +786,7 @@ impl Worker {
             body: part.body.clone(),
             format: part.format,
             traces: part.traces,
+            stats: part.p0,
         };
         let (ex, sh) = (&self.ex, &self.sh);
         sh.pool.refill();
@@ -817,11 +837,10 @@ impl Worker {
         true
     }
 
+    /// The agent's sampling rates go where [`Exporter::sampling_rate`] reads them.
     fn store_rates(&self, resp: &HttpResponse) {
-        let rates = RatesByService::from_response_body(&resp.body);
-        if !rates.is_empty() {
-            *lock(&self.sh.rates) = Some(Arc::new(rates));
-        }
+        self.ex
+            .keep_rates(&AgentResponse::new(resp.status, resp.body.to_vec()));
     }
 
     /// Delivers one part, retrying as the rules say, until it is delivered or dropped.
@@ -913,7 +932,13 @@ impl Worker {
                             }
                         }
                     }
-                    if resp.status == 400 && !part.isolated && part.items.len() > 1 {
+                    // Isolation re-decodes the payloads; a processed part is not processed twice
+                    // (its payloads were each decoded on the way already).
+                    if resp.status == 400
+                        && !part.isolated
+                        && !part.processed
+                        && part.items.len() > 1
+                    {
                         let ex = &self.ex;
                         let process_fn = |t: &mut crate::Traces<'_>| ex.process(t);
                         let process: Process<'_> = if ex.has_processing() {
@@ -1082,28 +1107,12 @@ impl Exporter {
         self.background()?.flush(timeout)
     }
 
-    /// Stops the background worker: sends what is queued, for at most `timeout`, then stops. Later
-    /// enqueues are refused (`Shutdown`, counted as dropped). Synchronous `send` keeps working.
-    /// Idempotent.
-    ///
-    /// Errors: `Timeout` when not everything went out in time: what was left is dropped, counted as
-    /// `shutdown`, and the message says how many traces. Returns within `timeout` in every case.
-    pub fn shutdown(&self, timeout: Duration) -> Result<()> {
-        self.background()?.shutdown(timeout)
-    }
-
     /// A snapshot of the background counters (see [`Health`]). Cheap: one short lock.
     pub fn health(&self) -> Health {
         match self.background() {
             Ok(b) => b.health(),
             Err(_) => Health::default(),
         }
-    }
-
-    /// The sampling rates of the agent's latest answer to the background worker (none before its
-    /// first delivered request).
-    pub fn background_rates(&self) -> Option<Arc<RatesByService>> {
-        self.background().ok()?.rates()
     }
 
     /// Pauses this exporter's background worker at a safe point before `fork()` (waits at most

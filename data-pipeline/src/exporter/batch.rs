@@ -12,6 +12,7 @@
 use super::codec::{self, Format};
 use super::health::DropReason;
 use super::queue::Item;
+use crate::sample::DroppedP0;
 use crate::{Result, Traces};
 use bytes::Bytes;
 
@@ -32,13 +33,20 @@ pub(crate) struct Part {
     pub items: Vec<Item>,
     /// Already isolated once: a further 400 drops it.
     pub isolated: bool,
+    /// The spans went through the exporter's processing (client-side stats): never process this
+    /// part again (stats would count twice).
+    pub processed: bool,
+    /// Set when client-side stats were computed for it: what P0 dropping removed (headers).
+    pub p0: Option<DroppedP0>,
 }
 
-/// Payloads that could not be decoded: dropped as [`DropReason::Invalid`].
+/// Traces that do not go out: payloads that could not be decoded (dropped as
+/// [`DropReason::Invalid`]), and P0 chunks removed by processing ([`DropReason::P0`]).
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Rejected {
     pub traces: u64,
     pub bytes: u64,
+    pub p0_traces: u64,
 }
 
 impl Rejected {
@@ -50,8 +58,9 @@ impl Rejected {
     }
 }
 
-/// Span processing between decode and encode (the exporter's stages), if any.
-pub(crate) type Process<'p> = Option<&'p (dyn Fn(&mut Traces<'_>) + Sync)>;
+/// Span processing between decode and encode (the exporter's stages), if any: returns what P0
+/// dropping removed when stats were computed.
+pub(crate) type Process<'p> = Option<&'p (dyn Fn(&mut Traces<'_>) -> Option<DroppedP0> + Sync)>;
 
 /// Builds the body for `items` in `target`. `merged`, when given, is the v0.4 body of all the
 /// items already merged (a sealed chunk): used as is when v0.4 goes out. Returns the part (None
@@ -75,6 +84,8 @@ pub(crate) fn build(
                 enqueued_bytes,
                 items,
                 isolated: false,
+                processed: false,
+                p0: None,
             }),
             Rejected::default(),
         );
@@ -90,6 +101,8 @@ pub(crate) fn build(
                 enqueued_bytes,
                 items,
                 isolated: false,
+                processed: false,
+                p0: None,
             }),
             Rejected::default(),
         );
@@ -105,6 +118,8 @@ pub(crate) fn build(
                 enqueued_bytes,
                 items,
                 isolated: false,
+                processed: false,
+                p0: None,
             }),
             Rejected::default(),
         );
@@ -150,9 +165,11 @@ fn transcode(items: Vec<Item>, target: Format, process: Process<'_>) -> (Option<
     if kept.is_empty() {
         return (None, rejected);
     }
-    if let Some(p) = process {
-        p(&mut traces);
-    }
+    let before = traces.len() as u64;
+    let p0 = process.and_then(|p| p(&mut traces));
+    // Whole chunks processing removed: P0 dropping (counted in `p0`) and normalization (a chunk
+    // it finds invalid).
+    let removed = before.saturating_sub(traces.len() as u64);
     let body = match codec::encode_to_vec(target, &traces) {
         Ok(b) => b,
         Err(e) => {
@@ -171,7 +188,14 @@ fn transcode(items: Vec<Item>, target: Format, process: Process<'_>) -> (Option<
         .filter(|(i, _)| kept.binary_search(i).is_ok())
         .map(|(_, it)| it)
         .collect();
-    let account = kept_items.iter().map(|i| u64::from(i.traces)).sum();
+    let kept_traces: u64 = kept_items.iter().map(|i| u64::from(i.traces)).sum();
+    // Chunks removed whole leave the body: P0 ones are sampled out, the others were refused by
+    // normalization (accounted as invalid).
+    let removed = removed.min(kept_traces);
+    let p0_traces = p0.map_or(0, |d| d.traces).min(removed);
+    rejected.p0_traces += p0_traces;
+    rejected.traces += removed - p0_traces;
+    let account = kept_traces - removed;
     let enqueued_bytes = kept_items.iter().map(|i| i.body.len() as u64).sum();
     (
         Some(Part {
@@ -182,6 +206,8 @@ fn transcode(items: Vec<Item>, target: Format, process: Process<'_>) -> (Option<
             enqueued_bytes,
             items: kept_items,
             isolated: false,
+            processed: process.is_some(),
+            p0,
         }),
         rejected,
     )
@@ -205,6 +231,7 @@ pub(crate) fn isolate(part: Part, process: Process<'_>) -> (Option<Part>, Reject
     let (built, more) = build(good, None, part.format, process);
     rejected.traces += more.traces;
     rejected.bytes += more.bytes;
+    rejected.p0_traces += more.p0_traces;
     (
         built.map(|mut p| {
             p.isolated = true;
@@ -226,6 +253,8 @@ pub(crate) fn convert(part: &Part, target: Format) -> Result<Part> {
         enqueued_bytes: part.enqueued_bytes,
         items: part.items.clone(),
         isolated: part.isolated,
+        processed: part.processed,
+        p0: part.p0,
     })
 }
 
@@ -239,7 +268,7 @@ pub(crate) fn split(part: &Part) -> Result<(Part, Part)> {
     );
     let account_a = (ta as u64).min(part.account);
     let bytes_a = part.enqueued_bytes * a.len() as u64 / (a.len() + b.len()).max(1) as u64;
-    let half = |body: Vec<u8>, traces, account, enqueued_bytes| Part {
+    let half = |body: Vec<u8>, traces, account, enqueued_bytes, p0| Part {
         body: Bytes::from(body),
         format: part.format,
         traces,
@@ -247,14 +276,19 @@ pub(crate) fn split(part: &Part) -> Result<(Part, Part)> {
         enqueued_bytes,
         items: Vec::new(),
         isolated: true,
+        processed: part.processed,
+        p0,
     };
+    // The P0 counts (headers) travel once, with the first half.
+    let p0_b = part.p0.map(|_| DroppedP0::default());
     Ok((
-        half(a, ta, account_a, bytes_a),
+        half(a, ta, account_a, bytes_a, part.p0),
         half(
             b,
             tb,
             part.account - account_a,
             part.enqueued_bytes - bytes_a,
+            p0_b,
         ),
     ))
 }
@@ -361,7 +395,8 @@ mod tests {
             rej,
             Rejected {
                 traces: 1,
-                bytes: 3
+                bytes: 3,
+                p0_traces: 0
             }
         );
         let part = part.unwrap();
@@ -377,7 +412,8 @@ mod tests {
             rej,
             Rejected {
                 traces: 1,
-                bytes: 3
+                bytes: 3,
+                p0_traces: 0
             }
         );
         let fixed = fixed.unwrap();
@@ -441,6 +477,7 @@ mod tests {
                     s.service = "processed".into();
                 }
             }
+            None
         };
         let (part, _) = build(
             vec![item(Format::V04, 1, 1)],
@@ -448,7 +485,50 @@ mod tests {
             Format::V04,
             Some(&touch),
         );
-        let back = decode_owned(Format::V04, &part.unwrap().body).unwrap();
+        let part = part.unwrap();
+        assert!(
+            part.processed && part.p0.is_none(),
+            "processed, no stats computed"
+        );
+        let back = decode_owned(Format::V04, &part.body).unwrap();
         assert_eq!(back[0][0].service, "processed");
+        // P0 dropping: the removed chunks leave the account and are reported as sampled out.
+        let drop_first = |t: &mut Traces<'_>| {
+            t.remove(0);
+            Some(DroppedP0 {
+                traces: 1,
+                spans: 2,
+            })
+        };
+        let (part, rej) = build(
+            vec![item(Format::V04, 3, 1)],
+            None,
+            Format::V04,
+            Some(&drop_first),
+        );
+        let part = part.unwrap();
+        assert_eq!((part.traces, part.account), (2, 2));
+        assert_eq!((rej.p0_traces, rej.traces), (1, 0));
+        // Normalization dropping a chunk (no P0 report): accounted as invalid.
+        let normalize_drop = |t: &mut Traces<'_>| {
+            t.pop();
+            None
+        };
+        let (np, rej) = build(
+            vec![item(Format::V04, 3, 1)],
+            None,
+            Format::V04,
+            Some(&normalize_drop),
+        );
+        assert_eq!(np.unwrap().account, 2);
+        assert_eq!((rej.p0_traces, rej.traces, rej.bytes), (0, 1, 0));
+        assert_eq!(part.p0.map(|d| d.traces), Some(1));
+        let (a, b) = split(&part).unwrap();
+        assert_eq!(
+            a.p0.map(|d| d.traces),
+            Some(1),
+            "headers go with the first half"
+        );
+        assert_eq!(b.p0.map(|d| d.traces), Some(0));
     }
 }

@@ -407,7 +407,7 @@ mod tests {
             .obfuscation_mongodb_keep_values("k3")
             .obfuscation_mongodb_obfuscate_sql_values("q3")
             .replace_tags("[]")
-            .normalization_component_to_name(true);
+            .normalization_component_to_name(true)
             .batch_max_bytes(1000)
             .batch_max_delay(Duration::from_millis(10))
             .queue_max_bytes(5000)

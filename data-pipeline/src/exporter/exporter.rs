@@ -1,7 +1,9 @@
 //! [`Exporter`]: sends trace payloads to one agent, synchronously, with retries within a time bound.
 
+use super::background::Background;
 use super::builder::ExporterConfig;
 use super::codec::{self, Format};
+use super::fork::ForkLocal;
 use super::pipeline::Pipeline;
 use super::response::{AgentResponse, RatesByService};
 use super::TracerMetadata;
@@ -28,18 +30,34 @@ pub const TEST_SESSION_TOKEN_HEADER: &str = "x-datadog-test-session-token";
 
 /// A payload ready to go: its bytes, format and trace count.
 #[derive(Debug, Clone)]
-struct Prepared {
-    body: Bytes,
-    format: Format,
-    traces: usize,
+pub(super) struct Prepared {
+    pub(super) body: Bytes,
+    pub(super) format: Format,
+    pub(super) traces: usize,
     /// Set when client-side stats were computed for it: what P0 dropping removed (headers).
-    stats: Option<DroppedP0>,
+    pub(super) stats: Option<DroppedP0>,
 }
 
-/// Sends trace payloads to one agent.
+/// What the background worker's private exporter shares with the exporter the application holds:
+/// the processing stages (normalization and obfuscation with their counts, and client-side stats:
+/// spans the worker processes land in the same counters and buckets) and the latest sampling
+/// rates (answers to background requests update them too).
+#[derive(Clone)]
+pub(super) struct Shared {
+    pipeline: Arc<Pipeline>,
+    stats: Option<Arc<StatsStage>>,
+    rates: Arc<Mutex<Arc<RatesByService>>>,
+}
+
+/// Sends trace payloads to one agent: synchronously (`send*`), or through a background worker
+/// thread that batches and retries (`enqueue*`, `flush`, `shutdown`, `health`; see
+/// [`super::background`]).
 ///
 /// Thread-safe (`Send + Sync`): `send` may be called from several threads at once; connections are
 /// pooled and reused. Each exporter has its own runtime, connection pool and `/info` state.
+///
+/// Fork-safe: in a forked child, the first call builds a new runtime and client (and a new
+/// background worker); the parent's are leaked, not dropped (see [`super::fork`]).
 ///
 /// Sends are synchronous and bounded: one call never takes longer than the configured
 /// `send_timeout`. Calling `send` from inside a tokio runtime is allowed (it then runs on a helper
@@ -57,23 +75,44 @@ struct Prepared {
 /// `Auto` mode the first send waits once for `/info`; while the agent allows it, every send
 /// computes stats, drops P0 chunks and says so in its headers, and a background thread flushes
 /// the stats to `/v0.6/stats` every bucket period. Call [`Exporter::shutdown`] before dropping
-/// the exporter to deliver the last buckets (drop never blocks). The `rate_by_service` of the
-/// last answer is kept: [`Exporter::sampling_rate`].
+/// the exporter to deliver the last buckets and the queued traces (drop never blocks). The
+/// `rate_by_service` of the last answer (to a send or a background request) is kept:
+/// [`Exporter::sampling_rate`].
 pub struct Exporter {
-    transport: Transport,
+    /// Runtime, client and `/info` state of the current process.
+    conn: ForkLocal<Conn>,
     url: AgentUrl,
-    config: ExporterConfig,
+    pub(super) config: ExporterConfig,
     policy: RetryPolicy,
     headers: HeaderMap,
-    info: Arc<Mutex<InfoState>>,
     /// Set once v0.5 turned out unavailable (logged once).
     v05_unavailable: AtomicBool,
-    /// Client-side stats and P0 dropping (`None` when configured off).
-    stats: Option<StatsStage>,
-    /// `rate_by_service` of the last response that carried rates.
-    rates: Mutex<Arc<RatesByService>>,
-    /// Normalization and obfuscation (see [`super::pipeline`]).
-    pipeline: Pipeline,
+    /// Client-side stats and P0 dropping (`None` when configured off); shared with the
+    /// background worker.
+    stats: Option<Arc<StatsStage>>,
+    /// `rate_by_service` of the last response that carried rates; shared with the background
+    /// worker.
+    rates: Arc<Mutex<Arc<RatesByService>>>,
+    /// Normalization and obfuscation (see [`super::pipeline`]); shared with the background worker.
+    pipeline: Arc<Pipeline>,
+    /// The background worker's side; `None` in the worker's own private exporter.
+    pub(super) background: Option<Background>,
+}
+
+/// What does not survive `fork()`: the runtime with its HTTP client, and the `/info` state (its
+/// lock may be held by a thread that does not exist in the child).
+struct Conn {
+    transport: Transport,
+    info: Mutex<InfoState>,
+}
+
+impl Conn {
+    fn new(url: &AgentUrl, connect_timeout: Duration) -> Result<Conn> {
+        Ok(Conn {
+            transport: Transport::new(url, connect_timeout)?,
+            info: Mutex::default(),
+        })
+    }
 }
 
 impl std::fmt::Debug for Exporter {
@@ -139,6 +178,35 @@ impl Exporter {
     }
 
     pub(crate) fn new(url: AgentUrl, config: ExporterConfig) -> Result<Exporter> {
+        let mut ex = Self::with_shared(url, config, None)?;
+        let shared = ex.shared_with_worker();
+        ex.background = Some(Background::new(ex.url.clone(), ex.config.clone(), shared)?);
+        Ok(ex)
+    }
+
+    /// What the background worker's exporter shares with this one.
+    fn shared_with_worker(&self) -> Shared {
+        Shared {
+            pipeline: self.pipeline.clone(),
+            stats: self.stats.clone(),
+            rates: self.rates.clone(),
+        }
+    }
+
+    /// An exporter for synchronous sends only (the background worker's own), sharing `shared`.
+    pub(super) fn for_worker(
+        url: AgentUrl,
+        config: ExporterConfig,
+        shared: Shared,
+    ) -> Result<Exporter> {
+        Self::with_shared(url, config, Some(shared))
+    }
+
+    fn with_shared(
+        url: AgentUrl,
+        config: ExporterConfig,
+        shared: Option<Shared>,
+    ) -> Result<Exporter> {
         let m = &config.metadata;
         let mut headers = HeaderMap::new();
         headers.insert(
@@ -161,44 +229,74 @@ impl Exporter {
             HeaderName::from_static("datadog-send-real-http-status"),
             HeaderValue::from_static("1"),
         );
-        // A Datadog agent applies its own rules: the stages default to off (bypasses_agent = false).
-        let pipeline = Pipeline::new(&config.processing, &m.language, false)?;
-        let transport = Transport::new(&url, config.connect_timeout)?;
-        let stats = StatsStage::new(
-            &config.stats,
-            StageSetup {
-                url: &url,
-                connect_timeout: config.connect_timeout,
-                request_timeout: config.request_timeout,
-                headers: headers.clone(),
-                meta: PayloadMeta {
-                    hostname: m.hostname.clone(),
-                    env: m.env.clone(),
-                    version: m.app_version.clone(),
-                    lang: m.language.clone(),
-                    tracer_version: m.tracer_version.clone(),
-                    runtime_id: m.runtime_id.clone(),
-                    service: m.service.clone(),
-                    container_id: m.container_id.clone(),
-                },
+        let conn = ForkLocal::new(Conn::new(&url, config.connect_timeout)?);
+        let shared = match shared {
+            Some(shared) => shared,
+            None => Shared {
+                // A Datadog agent applies its own rules: the stages default to off
+                // (bypasses_agent = false).
+                pipeline: Arc::new(Pipeline::new(&config.processing, &m.language, false)?),
+                stats: StatsStage::new(
+                    &config.stats,
+                    StageSetup {
+                        url: &url,
+                        connect_timeout: config.connect_timeout,
+                        request_timeout: config.request_timeout,
+                        headers: headers.clone(),
+                        meta: PayloadMeta {
+                            hostname: m.hostname.clone(),
+                            env: m.env.clone(),
+                            version: m.app_version.clone(),
+                            lang: m.language.clone(),
+                            tracer_version: m.tracer_version.clone(),
+                            runtime_id: m.runtime_id.clone(),
+                            service: m.service.clone(),
+                            container_id: m.container_id.clone(),
+                        },
+                    },
+                )?
+                .map(Arc::new),
+                rates: Arc::default(),
             },
-        )?;
+        };
         let policy = RetryPolicy {
             max_retries: config.max_retries,
             ..RetryPolicy::default()
         };
         Ok(Exporter {
-            transport,
+            conn,
             url,
             config,
             policy,
             headers,
-            info: Arc::default(),
             v05_unavailable: AtomicBool::new(false),
-            stats,
-            rates: Mutex::default(),
-            pipeline,
+            stats: shared.stats,
+            rates: shared.rates,
+            pipeline: shared.pipeline,
+            background: None,
         })
+    }
+
+    /// The runtime, client and `/info` state of this process (built anew after a fork).
+    fn conn(&self) -> Result<&Conn> {
+        self.conn
+            .get(|_| Conn::new(&self.url, self.config.connect_timeout))
+    }
+
+    /// Resets the runtime and client for a forked child now rather than at the next send.
+    pub(super) fn reset_conn_after_fork(&self) {
+        let _ = self
+            .conn
+            .get_strict(|_| Conn::new(&self.url, self.config.connect_timeout));
+    }
+
+    /// Runs `fut` on this process's runtime.
+    pub(super) fn block_on<F>(&self, fut: F) -> Result<F::Output>
+    where
+        F: Future + Send,
+        F::Output: Send,
+    {
+        Ok(self.conn()?.transport.block_on(fut))
     }
 
     /// The agent address.
@@ -229,13 +327,16 @@ impl Exporter {
 
     /// The last `/info` answer, if one was received.
     pub fn agent_info(&self) -> Option<Arc<AgentInfo>> {
-        lock(&self.info).info.clone()
+        let conn = self.conn.current()?;
+        let info = lock(&conn.info).info.clone();
+        info
     }
 
     /// Fetches `/info` now (blocking, bounded by the request timeout) and keeps the answer.
     pub fn refresh_info(&self) -> Result<Arc<AgentInfo>> {
         let timeout = self.config.request_timeout;
-        self.transport
+        self.conn()?
+            .transport
             .block_on(async { self.fetch_info(Instant::now() + timeout).await })
     }
 
@@ -326,32 +427,33 @@ impl Exporter {
     }
 
     /// What normalization fixed and dropped since the exporter was built, per reason (the
-    /// agent's `reason:` names; zero everywhere while `normalize` is off).
+    /// agent's `reason:` names; zero everywhere while `normalize` is off). Includes the spans the
+    /// background worker processed.
     pub fn normalize_counts(&self) -> crate::normalize::NormalizeCounts {
         self.pipeline.normalize_counts()
     }
 
     /// True when a stage (normalization, obfuscation, stats, ...) must see the spans, which rules
     /// out the passthrough fast path.
-    fn has_processing(&self) -> bool {
-        self.pipeline.is_active() || self.stats.as_ref().is_some_and(StatsStage::computing)
+    pub(super) fn has_processing(&self) -> bool {
+        self.pipeline.is_active() || self.stats.as_deref().is_some_and(StatsStage::computing)
     }
 
     /// THE place where spans are transformed between decode and encode (normalize, obfuscate,
     /// compute stats, drop P0s). Called once per send, only when [`Exporter::has_processing`] is
     /// true. Returns what P0 dropping removed when stats were computed (for the headers).
-    fn process(&self, traces: &mut Traces<'_>) -> Option<DroppedP0> {
+    pub(super) fn process(&self, traces: &mut Traces<'_>) -> Option<DroppedP0> {
         // Normalization and obfuscation first (exporter/pipeline.rs), then stats on their result.
         self.pipeline.process(traces);
-        self.stats.as_ref().and_then(|s| s.process(traces))
+        self.stats.as_deref().and_then(|s| s.process(traces))
     }
 
     /// Auto stats mode: the first send waits (once, bounded by the request timeout and the
     /// send's deadline) for `/info`, so that its spans already get stats when the agent allows.
-    fn await_info_for_stats(&self, deadline: Instant) {
+    pub(super) fn await_info_for_stats(&self, deadline: Instant) {
         if !self
             .stats
-            .as_ref()
+            .as_deref()
             .is_some_and(StatsStage::should_await_info)
         {
             return;
@@ -360,8 +462,8 @@ impl Exporter {
             return;
         }
         let r = self
-            .transport
-            .block_on(async { self.fetch_info(deadline).await });
+            .block_on(async { self.fetch_info(deadline).await })
+            .and_then(|r| r);
         if let Err(e) = r {
             log::debug!("client-side stats: /info not available yet: {e}");
         }
@@ -370,7 +472,7 @@ impl Exporter {
     /// What the exporter does about client-side stats now.
     pub fn stats_state(&self) -> StatsState {
         self.stats
-            .as_ref()
+            .as_deref()
             .map_or(StatsState::Disabled, StatsStage::state)
     }
 
@@ -381,7 +483,7 @@ impl Exporter {
 
     /// The stats stage, when stats are configured.
     pub fn stats(&self) -> Option<&StatsStage> {
-        self.stats.as_ref()
+        self.stats.as_deref()
     }
 
     /// Sends the complete stats buckets now (all of them when `force`), within `timeout`;
@@ -393,13 +495,24 @@ impl Exporter {
         }
     }
 
-    /// Stops background work and delivers what it holds (every stats bucket) within `timeout`.
-    /// Sends still work afterwards, with client-side stats off (P0 chunks are sent again).
+    /// Stops background work and delivers what it holds within `timeout`: first the traces the
+    /// background worker has queued (see [`super::background`]), then every stats bucket, with
+    /// the time left. It always returns within `timeout`. Synchronous sends still work afterwards,
+    /// with client-side stats off (P0 chunks are sent again). Later enqueues are refused.
+    ///
+    /// Errors: `Timeout` when queued traces were left (dropped, counted as `shutdown` in
+    /// [`Exporter::health`]) or stats buckets could not be delivered in time.
     pub fn shutdown(&self, timeout: Duration) -> Result<()> {
-        match &self.stats {
-            Some(s) => s.shutdown(timeout),
+        let deadline = Instant::now() + timeout;
+        let traces = match &self.background {
+            Some(b) => b.shutdown(timeout),
             None => Ok(()),
-        }
+        };
+        let stats = match &self.stats {
+            Some(s) => s.shutdown(deadline.saturating_duration_since(Instant::now())),
+            None => Ok(()),
+        };
+        traces.and(stats)
     }
 
     /// The sampling rate the agent asks for (service, env), from the `rate_by_service` of the
@@ -414,7 +527,7 @@ impl Exporter {
         self.rates.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    fn keep_rates(&self, resp: &AgentResponse) {
+    pub(super) fn keep_rates(&self, resp: &AgentResponse) {
         if !resp.rate_by_service.is_empty() {
             *self.rates.lock().unwrap_or_else(|p| p.into_inner()) =
                 Arc::new(resp.rate_by_service.clone());
@@ -422,14 +535,18 @@ impl Exporter {
     }
 
     /// The format to send now: v0.4, or v0.5 unless the agent is known not to serve it.
-    fn target_format(&self) -> Format {
+    pub(super) fn target_format(&self) -> Format {
         if self.config.output_format == Format::V04 {
             return Format::V04;
         }
         if self.v05_unavailable.load(Ordering::Relaxed) {
             return Format::V04;
         }
-        match lock(&self.info).info.as_ref().map(|i| i.supports_v05()) {
+        let supports = self
+            .conn()
+            .ok()
+            .and_then(|c| lock(&c.info).info.as_ref().map(|i| i.supports_v05()));
+        match supports {
             Some(false) => {
                 self.note_no_v05();
                 Format::V04
@@ -438,7 +555,7 @@ impl Exporter {
         }
     }
 
-    fn note_no_v05(&self) {
+    pub(super) fn note_no_v05(&self) {
         if !self.v05_unavailable.swap(true, Ordering::Relaxed) {
             log::warn!(
                 "agent at {} does not list /v0.5/traces: sending v0.4 instead",
@@ -481,7 +598,7 @@ impl Exporter {
             }
         };
         let bound = deadline.saturating_duration_since(Instant::now());
-        self.transport.block_on(async {
+        self.conn()?.transport.block_on(async {
             match tokio::time::timeout(bound, work).await {
                 Ok(r) => r,
                 Err(_) => Err(Error::new(
@@ -495,36 +612,44 @@ impl Exporter {
         })
     }
 
-    /// Delivers while fetching `/info` concurrently when a refresh is due. Both run at once and the
-    /// send returns when both are done (the fetch is bounded by the request timeout and the send's
-    /// deadline), so a refresh costs max(send, /info) rather than their sum, and `/info` always
-    /// arrives: abandoning the fetch when the delivery wins would starve it on a loaded machine.
+    /// Delivers while fetching `/info` concurrently when a refresh is due (see `with_info`).
     async fn deliver_with_info(&self, p: Prepared, deadline: Instant) -> Result<AgentResponse> {
+        self.with_info(self.deliver(p, deadline), deadline).await
+    }
+
+    /// Runs `work` while fetching `/info` concurrently when a refresh is due. Both run at once and
+    /// this returns when both are done (the fetch is bounded by the request timeout and
+    /// `deadline`), so a refresh costs max(work, /info) rather than their sum, and `/info` always
+    /// arrives: abandoning the fetch when the work wins would starve it on a loaded machine.
+    pub(super) async fn with_info<T>(&self, work: impl Future<Output = T>, deadline: Instant) -> T {
+        let Ok(conn) = self.conn() else {
+            return work.await;
+        };
         let due = {
-            let mut s = lock(&self.info);
+            let mut s = lock(&conn.info);
             let due = s.needs_refresh(Instant::now());
             if due {
                 s.fetching = true;
             }
             due
         };
-        let deliver = self.deliver(p, deadline);
         if !due {
-            return deliver.await;
+            return work.await;
         }
-        let guard = FetchGuard(&self.info);
+        let guard = FetchGuard(&conn.info);
         let fetch = async {
             let _guard = guard;
             let _ = self.fetch_info_inner(deadline).await;
         };
-        let (r, ()) = tokio::join!(deliver, fetch);
+        let (r, ()) = tokio::join!(work, fetch);
         r
     }
 
     /// Fetches `/info` (bounded by the request timeout and `deadline`) and stores the answer.
-    async fn fetch_info(&self, deadline: Instant) -> Result<Arc<AgentInfo>> {
-        lock(&self.info).fetching = true;
-        let _guard = FetchGuard(&self.info);
+    pub(super) async fn fetch_info(&self, deadline: Instant) -> Result<Arc<AgentInfo>> {
+        let conn = self.conn()?;
+        lock(&conn.info).fetching = true;
+        let _guard = FetchGuard(&conn.info);
         self.fetch_info_inner(deadline).await
     }
 
@@ -532,8 +657,9 @@ impl Exporter {
         let timeout = deadline
             .saturating_duration_since(Instant::now())
             .min(self.config.request_timeout);
+        let conn = self.conn()?;
         let result = async {
-            let resp = self
+            let resp = conn
                 .transport
                 .client()
                 .request(
@@ -550,7 +676,7 @@ impl Exporter {
             Ok((Arc::new(AgentInfo::parse(&resp.body)?), resp))
         }
         .await;
-        let mut s = lock(&self.info);
+        let mut s = lock(&conn.info);
         s.fetched_at = Some(Instant::now());
         match result {
             Ok((info, resp)) => {
@@ -574,7 +700,7 @@ impl Exporter {
         }
     }
 
-    fn request_headers(&self, traces: usize, stats: Option<DroppedP0>) -> HeaderMap {
+    pub(super) fn request_headers(&self, traces: usize, stats: Option<DroppedP0>) -> HeaderMap {
         let mut h = self.headers.clone();
         h.insert(
             HeaderName::from_static(TRACE_COUNT_HEADER),
@@ -606,33 +732,22 @@ impl Exporter {
                     ));
                 }
                 let attempt = self
-                    .transport
-                    .client()
-                    .request(
-                        reqwest::Method::PUT,
-                        path,
-                        self.request_headers(p.traces, p.stats),
-                        Some(p.body.clone()),
-                        remaining.min(self.config.request_timeout),
-                    )
+                    .put(&p, remaining.min(self.config.request_timeout))
                     .await;
                 let (error, retry_after) = match attempt {
-                    Ok(resp) => {
-                        self.observe_agent_state(&resp);
-                        match classify_status(resp.status) {
-                            Verdict::Delivered => {
-                                let r = AgentResponse::new(resp.status, resp.body.to_vec());
-                                self.keep_rates(&r);
-                                return Ok(r);
-                            }
-                            Verdict::Split => return self.split(p, deadline, &resp).await,
-                            Verdict::Fail => return Err(status_error(&resp, path)),
-                            Verdict::Retry => (
-                                status_error(&resp, path),
-                                resp.header("retry-after").and_then(parse_retry_after),
-                            ),
+                    Ok(resp) => match classify_status(resp.status) {
+                        Verdict::Delivered => {
+                            let r = AgentResponse::new(resp.status, resp.body.to_vec());
+                            self.keep_rates(&r);
+                            return Ok(r);
                         }
-                    }
+                        Verdict::Split => return self.split(p, deadline, &resp).await,
+                        Verdict::Fail => return Err(status_error(&resp, path)),
+                        Verdict::Retry => (
+                            status_error(&resp, path),
+                            resp.header("retry-after").and_then(parse_retry_after),
+                        ),
+                    },
                     Err(e) => (e, None),
                 };
                 if retries >= self.policy.max_retries {
@@ -654,6 +769,25 @@ impl Exporter {
                 tokio::time::sleep(wait).await;
             }
         })
+    }
+
+    /// One attempt: sends `p` to its endpoint and reads the answer within `timeout` (an HTTP error
+    /// status is an answer, not an error), noting the agent's state header.
+    pub(super) async fn put(&self, p: &Prepared, timeout: Duration) -> Result<HttpResponse> {
+        let resp = self
+            .conn()?
+            .transport
+            .client()
+            .request(
+                reqwest::Method::PUT,
+                p.format.endpoint_path(),
+                self.request_headers(p.traces, p.stats),
+                Some(p.body.clone()),
+                timeout,
+            )
+            .await?;
+        self.observe_agent_state(&resp);
+        Ok(resp)
     }
 
     /// 413: sends each half of the payload (recursively, down to single spans); answers the last
@@ -697,7 +831,8 @@ impl Exporter {
     }
 
     fn observe_agent_state(&self, resp: &HttpResponse) {
-        if lock(&self.info).observe_state(resp.header(AGENT_STATE_HEADER)) {
+        let Ok(conn) = self.conn() else { return };
+        if lock(&conn.info).observe_state(resp.header(AGENT_STATE_HEADER)) {
             log::debug!(
                 "agent at {}: state changed, /info will be refreshed",
                 self.url

@@ -29,19 +29,24 @@ pub enum DropReason {
     /// enqueued after `shutdown`.
     Shutdown,
     /// The payload turned out malformed when the worker decoded it (format conversion, or
-    /// isolating the culprit after the agent answered 400).
+    /// isolating the culprit after the agent answered 400), or normalization dropped the chunk.
     Invalid,
+    /// Sampled out: a P0 chunk removed by client-side stats (P0 dropping, see
+    /// [`crate::stats::stage`]). Not lost: its spans are in the stats, and the agent is told in
+    /// `Datadog-Client-Dropped-P0-Traces`.
+    P0,
 }
 
 impl DropReason {
     /// Every reason, in counter order.
-    pub const ALL: [DropReason; 6] = [
+    pub const ALL: [DropReason; 7] = [
         DropReason::QueueFull,
         DropReason::BreakerOpen,
         DropReason::Http4xx,
         DropReason::RetriesExhausted,
         DropReason::Shutdown,
         DropReason::Invalid,
+        DropReason::P0,
     ];
 
     /// The snake_case name (metric tag value, JSON key).
@@ -53,6 +58,7 @@ impl DropReason {
             DropReason::RetriesExhausted => "retries_exhausted",
             DropReason::Shutdown => "shutdown",
             DropReason::Invalid => "invalid",
+            DropReason::P0 => "p0",
         }
     }
 
@@ -64,6 +70,7 @@ impl DropReason {
             DropReason::RetriesExhausted => 3,
             DropReason::Shutdown => 4,
             DropReason::Invalid => 5,
+            DropReason::P0 => 6,
         }
     }
 }
@@ -115,6 +122,8 @@ pub struct Dropped {
     pub shutdown: u64,
     /// See [`DropReason::Invalid`].
     pub invalid: u64,
+    /// See [`DropReason::P0`].
+    pub p0: u64,
 }
 
 impl Dropped {
@@ -127,6 +136,7 @@ impl Dropped {
             DropReason::RetriesExhausted => self.retries_exhausted,
             DropReason::Shutdown => self.shutdown,
             DropReason::Invalid => self.invalid,
+            DropReason::P0 => self.p0,
         }
     }
 
@@ -207,7 +217,7 @@ pub(crate) struct Tally {
     pub requests_sent: u64,
     pub traces_sent: u64,
     pub bytes_sent: u64,
-    dropped: [u64; 6],
+    dropped: [u64; 7],
     bytes_dropped: u64,
 }
 
@@ -251,6 +261,7 @@ impl Tally {
             retries_exhausted: d(DropReason::RetriesExhausted),
             shutdown: d(DropReason::Shutdown),
             invalid: d(DropReason::Invalid),
+            p0: d(DropReason::P0),
         };
         h.bytes_dropped = self.bytes_dropped;
     }
@@ -302,9 +313,9 @@ mod tests {
         for (i, r) in DropReason::ALL.iter().enumerate() {
             assert_eq!(h.dropped.get(*r), i as u64 + 1, "{}", r.as_str());
         }
-        assert_eq!(h.traces_dropped(), 21);
-        assert_eq!(h.bytes_dropped, 60);
-        h.traces_enqueued = 30;
+        assert_eq!(h.traces_dropped(), 28);
+        assert_eq!(h.bytes_dropped, 70);
+        h.traces_enqueued = 37;
         h.traces_pending = 9;
         assert!(h.balanced());
         h.traces_sent = 1;

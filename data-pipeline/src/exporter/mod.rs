@@ -9,9 +9,9 @@ mod chunk;
 mod codec;
 #[allow(clippy::module_inception)]
 mod exporter;
-pub mod pipeline;
 pub mod fork;
 pub mod health;
+pub mod pipeline;
 mod queue;
 pub mod response;
 mod statsd;
@@ -19,6 +19,6 @@ mod statsd;
 pub use builder::{ExporterBuilder, TracerMetadata};
 pub use codec::Format;
 pub use exporter::{Exporter, TEST_SESSION_TOKEN_HEADER, TRACE_COUNT_HEADER};
-pub use pipeline::CreditCardMode;
 pub use health::{BreakerState, DropReason, Dropped, Health};
+pub use pipeline::CreditCardMode;
 pub use response::{AgentResponse, RatesByService};
