@@ -20,7 +20,8 @@
 //!
 //! SQL obfuscation lives in its own module; this module reaches it only through
 //! [`obfuscate_sql_query`] (or a [`SqlObfuscator`] given with
-//! [`Obfuscator::with_sql_backend`]). While it is not wired, SQL spans are left untouched.
+//! [`Obfuscator::with_sql_backend`]). A query it cannot obfuscate (any error) becomes
+//! `Non-parsable SQL query`: raw SQL never leaves.
 //!
 //! Everything is allocation-free when nothing changes: values come back `Cow::Borrowed`.
 
@@ -41,7 +42,7 @@ pub use memcached::obfuscate_memcached;
 pub use redis::{obfuscate_redis, quantize_redis, remove_all_redis_args};
 pub use replace::{replace_tags, rules_from_json, ReplaceRule};
 
-use crate::error::{ErrorKind, Result};
+use crate::error::Result;
 use crate::normalize::{truncate_span, update_str, MAX_RESOURCE_LEN};
 use crate::span::{AttributeScalar, AttributeValue, Span, Trace};
 use std::borrow::Cow;
@@ -363,7 +364,6 @@ impl Obfuscator {
         match span_type {
             "sql" | "cassandra" => match self.obfuscate_sql(resource, dbms) {
                 Ok(o) => Cow::Owned(o.query),
-                Err(e) if e.kind() == ErrorKind::Unsupported => Cow::Borrowed(resource),
                 Err(_) => Cow::Borrowed(TEXT_NON_PARSABLE),
             },
             "redis" | "valkey" => quantize_redis(resource),
@@ -468,7 +468,6 @@ impl Obfuscator {
         }
         let raw = span.resource.to_string();
         match self.obfuscate_sql(&raw, &dbms) {
-            Err(e) if e.kind() == ErrorKind::Unsupported => {}
             Err(e) => {
                 log::debug!("error parsing SQL query: {e}");
                 span.resource = Cow::Borrowed(TEXT_NON_PARSABLE);
@@ -507,7 +506,6 @@ impl Obfuscator {
             } else {
                 match self.obfuscate_sql(v, dbms) {
                     Ok(o) => o.query,
-                    Err(e) if e.kind() == ErrorKind::Unsupported => continue,
                     Err(_) => TEXT_NON_PARSABLE.to_owned(),
                 }
             };
