@@ -92,11 +92,6 @@ fn assert_spec_headers(req: &support::Request, traces: usize) {
     assert_eq!(req.header("Datadog-Client-Computed-Stats"), None);
 }
 
-fn assert_no_check_failures(agent: &TestAgent, token: &str) {
-    let (n, text) = agent.check_failures(token);
-    assert_eq!(n, 0, "test agent checks failed:\n{text}");
-}
-
 #[test]
 fn v04_passthrough_goes_out_byte_for_byte() {
     let agent = TestAgent::start();
@@ -119,7 +114,7 @@ fn v04_passthrough_goes_out_byte_for_byte() {
     assert_eq!(reqs.len(), 1);
     assert_spec_headers(&reqs[0], 5);
     assert_eq!(reqs[0].body, payload, "fast path: same bytes");
-    assert_no_check_failures(&agent, token);
+    agent.assert_no_check_failures(token);
 }
 
 #[test]
@@ -137,7 +132,7 @@ fn unix_socket_transport() {
     assert_eq!(traces.as_array().unwrap().len(), 3);
     let info = ex.refresh_info().unwrap();
     assert!(info.has_endpoint("/v0.4/traces"));
-    assert_no_check_failures(&agent, token);
+    agent.assert_no_check_failures(token);
 }
 
 #[test]
@@ -153,7 +148,7 @@ fn sampling_rates_come_back_per_service_and_env() {
     assert_eq!(resp.rate("web-store", "prod"), Some(0.25));
     assert_eq!(resp.rate("web-store", "staging"), Some(0.75), "default key");
     assert_eq!(resp.rate("other", "prod"), Some(0.75));
-    assert_no_check_failures(&agent, token);
+    agent.assert_no_check_failures(token);
 }
 
 #[test]
@@ -246,7 +241,7 @@ fn v04_in_v05_out_is_converted() {
     assert_spec_headers(&reqs[0], 4);
     let expected = data_pipeline::encode::encode_to_vec(Format::V05, &decoded(&payload)).unwrap();
     assert_eq!(reqs[0].body, expected);
-    assert_no_check_failures(&agent, token);
+    agent.assert_no_check_failures(token);
 }
 
 #[test]
@@ -268,7 +263,7 @@ fn v05_passthrough_goes_out_byte_for_byte() {
     assert_eq!(reqs[0].path(), "/v0.5/traces");
     assert_spec_headers(&reqs[0], 3);
     assert_eq!(reqs[0].body, v05, "fast path: same bytes");
-    assert_no_check_failures(&agent, token);
+    agent.assert_no_check_failures(token);
 }
 
 #[test]
@@ -288,7 +283,7 @@ fn v05_in_v04_out_is_converted() {
     let reqs = trace_requests(&agent, token);
     assert_eq!(reqs[0].path(), "/v0.4/traces");
     assert_spec_headers(&reqs[0], 2);
-    assert_no_check_failures(&agent, token);
+    agent.assert_no_check_failures(token);
 }
 
 #[test]
@@ -316,7 +311,7 @@ fn agent_without_v05_gets_v04() {
         assert_eq!(r.path(), "/v0.4/traces");
         assert_eq!(r.body, payload, "v0.4 in, v0.4 out: passthrough");
     }
-    assert_no_check_failures(&agent, token);
+    agent.assert_no_check_failures(token);
 }
 
 /// Spans built through the API with everything v0.4 carries.
@@ -437,5 +432,5 @@ fn api_spans_with_128_bit_ids_links_events_and_meta_struct() {
     assert_spec_headers(&reqs[0], 1);
     let back = data_pipeline::decode::decode(Format::V04, &reqs[0].body).unwrap();
     assert_eq!(back, vec![trace]);
-    assert_no_check_failures(&agent, token);
+    agent.assert_no_check_failures(token);
 }

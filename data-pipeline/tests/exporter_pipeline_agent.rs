@@ -114,11 +114,6 @@ fn meta<'v>(s: &'v Value, k: &str) -> Option<&'v str> {
     s["meta"].get(k).and_then(Value::as_str)
 }
 
-fn assert_no_check_failures(agent: &TestAgent, token: &str) {
-    let (n, text) = agent.check_failures(token);
-    assert_eq!(n, 0, "test agent checks failed:\n{text}");
-}
-
 #[test]
 fn obfuscation_on_arrives_as_the_agent_would_make_it() {
     let agent = TestAgent::start();
@@ -177,7 +172,7 @@ fn obfuscation_on_arrives_as_the_agent_would_make_it() {
         .find(|r| r.path() == "/v0.4/traces")
         .expect("trace request");
     assert_eq!(req.header("X-Datadog-Trace-Count"), Some("2"));
-    assert_no_check_failures(&agent, token);
+    agent.assert_no_check_failures(token);
 }
 
 #[test]
@@ -201,7 +196,7 @@ fn stages_off_take_the_fast_path_and_leave_the_payload_untouched() {
     assert_eq!(meta(&s[0], "card.number"), Some("5105-1051-0510-5100"));
     assert_eq!(meta(&s[3], "redis.raw_command"), Some("SET key val"));
     assert_eq!(ex.normalize_counts().total(), 0);
-    assert_no_check_failures(&agent, token);
+    agent.assert_no_check_failures(token);
 }
 
 #[test]
@@ -252,7 +247,7 @@ fn normalization_drops_and_counts_what_the_agent_would_reject() {
     assert_eq!(c.get(Reason::ServiceEmpty), 1);
     assert_eq!(c.get(Reason::SpanNameEmpty), 1);
     assert_eq!(c.get(Reason::InvalidDuration), 1);
-    assert_no_check_failures(&agent, token);
+    agent.assert_no_check_failures(token);
 }
 
 #[test]
@@ -275,7 +270,7 @@ fn send_traces_and_v05_output_are_processed_too() {
         .requests(token)
         .iter()
         .any(|r| r.path() == "/v0.5/traces"));
-    assert_no_check_failures(&agent, token);
+    agent.assert_no_check_failures(token);
 }
 
 #[test]
@@ -298,5 +293,5 @@ fn send_traces_counts_only_the_chunks_that_go_out() {
     assert_eq!(req.header("X-Datadog-Trace-Count"), Some("1"));
     assert_eq!(agent.traces(token).as_array().unwrap().len(), 1);
     assert_eq!(ex.normalize_counts().get(Reason::TraceIdZero), 1);
-    assert_no_check_failures(&agent, token);
+    agent.assert_no_check_failures(token);
 }

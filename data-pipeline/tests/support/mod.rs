@@ -300,6 +300,12 @@ impl TestAgent {
         (count, text)
     }
 
+    /// Fails the test when the agent's trace checks failed for the session.
+    pub fn assert_no_check_failures(&self, token: &str) {
+        let (n, text) = self.check_failures(token);
+        assert_eq!(n, 0, "test agent checks failed:\n{text}");
+    }
+
     /// The agent's log so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
