@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "agent.h"
 #include "check.h"
 
 #define T0 INT64_C(1700000000000000000) /* ns */
@@ -311,37 +312,6 @@ static void fork_child(void) {
   CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
   dp_pathway_context_free(ctx);
   dp_data_streams_free(ds);
-}
-
-/* GET `path` from the agent at `url` into `buf`; returns the HTTP status. */
-static int agent_get(const char *url, const char *path, char *buf, size_t cap) {
-  unsigned port = 0;
-  CHECK(sscanf(url, "http://127.0.0.1:%u", &port) == 1);
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  CHECK(fd >= 0);
-  struct sockaddr_in addr;
-  memset(&addr, 0, sizeof addr);
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = htons((uint16_t)port);
-  CHECK(connect(fd, (struct sockaddr *)&addr, sizeof addr) == 0);
-  char request[512];
-  int n = snprintf(request, sizeof request, "GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n", path);
-  CHECK(n > 0 && (size_t)n < sizeof request);
-  CHECK(write(fd, request, (size_t)n) == n);
-  size_t used = 0;
-  for (;;) {
-    CHECK(used < cap - 1);
-    ssize_t got = read(fd, buf + used, cap - 1 - used);
-    CHECK(got >= 0);
-    if (got == 0) break;
-    used += (size_t)got;
-  }
-  buf[used] = '\0';
-  close(fd);
-  int status = 0;
-  CHECK(sscanf(buf, "HTTP/%*s %d", &status) == 1);
-  return status;
 }
 
 static void agent(const char *url) {

@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "agent.h"
 #include "check.h"
 
 /* A loopback port with nothing listening (bound, then closed). */
@@ -22,28 +23,6 @@ static unsigned closed_port(void) {
   CHECK(getsockname(fd, (struct sockaddr *)&addr, &len) == 0);
   close(fd);
   return ntohs(addr.sin_port);
-}
-
-/* GET `path` from the test agent at `url` (http://127.0.0.1:PORT); true on a 200 answer. */
-static bool agent_get(const char *url, const char *path) {
-  unsigned port = 0;
-  CHECK(sscanf(url, "http://127.0.0.1:%u", &port) == 1);
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  CHECK(fd >= 0);
-  struct sockaddr_in addr;
-  memset(&addr, 0, sizeof addr);
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = htons((uint16_t)port);
-  CHECK(connect(fd, (struct sockaddr *)&addr, sizeof addr) == 0);
-  char request[512];
-  int n = snprintf(request, sizeof request, "GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n", path);
-  CHECK(n > 0 && (size_t)n < sizeof request);
-  CHECK(write(fd, request, (size_t)n) == n);
-  char answer[64] = {0};
-  ssize_t got = read(fd, answer, sizeof answer - 1);
-  close(fd);
-  return got > 12 && strncmp(answer + 9, "200", 3) == 0;
 }
 
 static dp_exporter *build(const char *url, const char *token) {
@@ -156,7 +135,8 @@ static void with_agent(const char *url) {
            "/test/session/start?test_session_token=%s&agent_sample_rate_by_service="
            "%%7B%%22service:c-tests,env:test%%22:0.5%%7D",
            token);
-  CHECK(agent_get(url, path));
+  static char answer[4096];
+  CHECK(agent_get(url, path, answer, sizeof answer) == 200);
   dp_exporter *exporter = build(url, token);
 
   /* Spans built through the API. */

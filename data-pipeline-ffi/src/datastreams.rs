@@ -1334,6 +1334,38 @@ unsafe fn inject_array<T>(
     Ok(())
 }
 
+/// Shared by the two list extractors: views each of the `n` headers at `headers` as
+/// (key, value) bytes with `view` (an invalid view is an error naming its index), then extracts
+/// the context comparing keys with `same_key`; of repeated keys the last wins.
+unsafe fn extract_list<'a, T>(
+    headers: *const T,
+    n: usize,
+    out: *mut *mut dp_pathway_context,
+    view: impl Fn(&T) -> (FfiResult<&'a [u8]>, FfiResult<&'a [u8]>),
+    same_key: fn(&[u8], &[u8]) -> bool,
+) -> FfiResult {
+    let out = OutParam::new(out, "out")?;
+    // SAFETY: forwarded contract.
+    let list = unsafe { array(headers, n, "headers") }?;
+    let mut pairs: Vec<(&[u8], &[u8])> = Vec::with_capacity(list.len());
+    for (i, h) in list.iter().enumerate() {
+        match view(h) {
+            (Ok(k), Ok(v)) => pairs.push((k, v)),
+            (Err(e), _) | (_, Err(e)) => return Err(at_index(e, "headers", i)),
+        }
+    }
+    let ctx = carrier::extract_with(|key| {
+        pairs
+            .iter()
+            .rev()
+            .find(|(k, _)| same_key(k, key.as_bytes()))
+            .map(|(_, v)| *v)
+    });
+    // SAFETY: `out` checked; valid for writes by contract.
+    unsafe { write_context(out, ctx) };
+    Ok(())
+}
+
 /// Injects `ctx` into a Kafka header list the caller owns: `headers` holds `*n` headers and room
 /// for `capacity`. The header with key `dd-pathway-ctx-base64` is replaced (the last one, if
 /// repeated), else one is appended and `*n` incremented. The new header's key points to static
@@ -1393,24 +1425,16 @@ pub unsafe extern "C" fn dp_pathway_context_extract_kafka(
     out: *mut *mut dp_pathway_context,
 ) -> *mut dp_error {
     boundary! {
-        let out = OutParam::new(out, "out")?;
-        // SAFETY: forwarded contract.
-        let list = unsafe { array(headers, n, "headers") }?;
-        let mut pairs: Vec<(&[u8], &[u8])> = Vec::with_capacity(list.len());
-        for (i, h) in list.iter().enumerate() {
-            // SAFETY: each view is valid for the call by contract.
-            let pair = unsafe { (h.key.as_bytes("headers"), h.value.as_slice("headers")) };
-            match pair {
-                (Ok(k), Ok(v)) => pairs.push((k, v)),
-                (Err(e), _) | (_, Err(e)) => return Err(at_index(e, "headers", i)),
-            }
+        // SAFETY: forwarded contract; each view is valid for the call.
+        unsafe {
+            extract_list(
+                headers,
+                n,
+                out,
+                |h: &dp_kafka_header| (h.key.as_bytes("headers"), h.value.as_slice("headers")),
+                |a, b| a == b,
+            )
         }
-        let ctx = carrier::extract_with(|key| {
-            pairs.iter().rev().find(|(k, _)| *k == key.as_bytes()).map(|(_, v)| *v)
-        });
-        // SAFETY: `out` checked; valid for writes by contract.
-        unsafe { write_context(out, ctx) };
-        Ok(())
     }
 }
 
@@ -1464,28 +1488,16 @@ pub unsafe extern "C" fn dp_pathway_context_extract_http(
     out: *mut *mut dp_pathway_context,
 ) -> *mut dp_error {
     boundary! {
-        let out = OutParam::new(out, "out")?;
-        // SAFETY: forwarded contract.
-        let list = unsafe { array(headers, n, "headers") }?;
-        let mut pairs: Vec<(&[u8], &[u8])> = Vec::with_capacity(list.len());
-        for (i, h) in list.iter().enumerate() {
-            // SAFETY: each view is valid for the call by contract.
-            let pair = unsafe { (h.name.as_bytes("headers"), h.value.as_bytes("headers")) };
-            match pair {
-                (Ok(k), Ok(v)) => pairs.push((k, v)),
-                (Err(e), _) | (_, Err(e)) => return Err(at_index(e, "headers", i)),
-            }
+        // SAFETY: forwarded contract; each view is valid for the call.
+        unsafe {
+            extract_list(
+                headers,
+                n,
+                out,
+                |h: &dp_http_header| (h.name.as_bytes("headers"), h.value.as_bytes("headers")),
+                <[u8]>::eq_ignore_ascii_case,
+            )
         }
-        let ctx = carrier::extract_with(|key| {
-            pairs
-                .iter()
-                .rev()
-                .find(|(k, _)| k.eq_ignore_ascii_case(key.as_bytes()))
-                .map(|(_, v)| *v)
-        });
-        // SAFETY: `out` checked; valid for writes by contract.
-        unsafe { write_context(out, ctx) };
-        Ok(())
     }
 }
 
