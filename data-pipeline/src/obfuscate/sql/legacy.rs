@@ -13,6 +13,7 @@ pub(crate) struct Attempt {
 }
 
 /// What a filter leaves of a token's text.
+#[derive(Clone, Copy)]
 enum Out {
     /// Dropped.
     Nothing,
