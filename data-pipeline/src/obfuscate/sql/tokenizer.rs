@@ -202,7 +202,16 @@ fn keyword_ascii(ident: &[u8]) -> Option<Kind> {
     if KEYWORD_FIRST[n] & (1 << (ident[0] & 31)) == 0 {
         return None;
     }
-    keyword(ident)
+    // Clearing bit 5 upper-cases letters, and only letters land in `A..=Z` that way: a packed
+    // name equal to a keyword's was all letters.
+    let mut v = 0u64;
+    for &b in ident.iter().take(8) {
+        v = (v << 8) | u64::from(b & !0x20);
+    }
+    if n == 9 {
+        return (v == pack(b"SAVEPOIN") && (ident[8] & !0x20) == b'T').then_some(SAVEPOINT);
+    }
+    keyword_packed(v << (8 * (8 - n)))
 }
 
 /// The keyword of an upper-cased name of at most 8 letters, packed with [`pack`].
@@ -328,6 +337,38 @@ static IDENT_CONT: [bool; 256] = {
     }
     t
 };
+
+/// For the string fast path: bit `STRING_STOP_ALL` for bytes that end it whatever the delimiter
+/// (backslash, NUL, non-ASCII), and one bit per delimiter (see [`string_stop_bit`]).
+static STRING_STOP: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut b = 0x80;
+    while b < 256 {
+        t[b] = STRING_STOP_ALL;
+        b += 1;
+    }
+    t[0] = STRING_STOP_ALL;
+    t[b'\\' as usize] = STRING_STOP_ALL;
+    t[b'\'' as usize] = string_stop_bit(b'\'');
+    t[b'"' as usize] = string_stop_bit(b'"');
+    t[b'`' as usize] = string_stop_bit(b'`');
+    t[b']' as usize] = string_stop_bit(b']');
+    t
+};
+
+const STRING_STOP_ALL: u8 = 1;
+
+/// The [`STRING_STOP`] bit of a string delimiter (`'`, `"`, `` ` `` or `]`; 0 for others, which
+/// never reach the fast path).
+const fn string_stop_bit(d: u8) -> u8 {
+    match d {
+        b'\'' => 2,
+        b'"' => 4,
+        b'`' => 8,
+        b']' => 16,
+        _ => 0,
+    }
+}
 
 /// ASCII blanks (Go's `unicode.IsSpace` below 0x80), for [`Tokenizer::advance_while_table`].
 static BLANK: [bool; 256] = {
@@ -589,7 +630,10 @@ impl<'a> Tokenizer<'a> {
     }
 
     fn skip_blank(&mut self) {
-        while is_unicode_space(self.last) {
+        while match BLANK.get(self.last as usize) {
+            Some(&t) if self.last < 0x80 => t,
+            _ => is_unicode_space(self.last),
+        } {
             self.advance_while_table(&BLANK);
         }
         self.bytes();
@@ -1080,12 +1124,9 @@ impl<'a> Tokenizer<'a> {
             let bytes = self.src;
             let from = self.off - 1; // where `self.last` is
             let mut j = from;
-            while j < bytes.len()
-                && bytes[j] < 0x80
-                && bytes[j] != 0
-                && bytes[j] != d
-                && bytes[j] != b'\\'
-            {
+            // stop at the delimiter, a backslash, a NUL or a non-ASCII byte (one table test)
+            let stop = STRING_STOP_ALL | string_stop_bit(d);
+            while j < bytes.len() && STRING_STOP[usize::from(bytes[j])] & stop == 0 {
                 j += 1;
             }
             if j < bytes.len() && bytes[j] == d && bytes.get(j + 1) != Some(&d) {
