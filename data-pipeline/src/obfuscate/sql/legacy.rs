@@ -125,7 +125,8 @@ pub(crate) fn attempt(
             && last != AS
             && last != SAVEPOINT
         {
-            if !out.is_empty() && !(token == u32::from(b'=') && last == u32::from(b':')) {
+            let no_space = token == u32::from(b'=') && last == u32::from(b':');
+            if !out.is_empty() && !no_space {
                 out.push(b' ');
             }
             out.extend_from_slice(tok.resolve(&buf));
