@@ -13,6 +13,7 @@ pub(crate) struct Attempt {
 }
 
 /// What a filter leaves of a token's text.
+#[derive(Clone, Copy)]
 enum Out {
     /// Dropped.
     Nothing,
@@ -38,6 +39,51 @@ fn mark_filtered_groupable(k: Kind) -> Kind {
     }
 }
 
+/// Kinds (above `LEX_ERROR`) that the filters may change: literals, comments, `AS` and the
+/// filters' own kinds. Any other kind, in a plain state (see `attempt`), is written as it is.
+const FILTERED_KINDS: u64 = {
+    let ks = [
+        LEX_ERROR,
+        NULL,
+        STRING,
+        DOUBLE_QUOTED_STRING,
+        DOLLAR_QUOTED_STRING,
+        NUMBER,
+        BOOLEAN_LITERAL,
+        COMMENT,
+        VARIABLE,
+        PREPARED_STATEMENT,
+        ESCAPE_SEQUENCE,
+        AS,
+        TABLE_NAME,
+        FILTERED_GROUPABLE,
+        FILTERED_GROUPABLE_PARENTHESIS,
+        FILTERED,
+        FILTERED_BRACKETED_IDENTIFIER,
+    ];
+    let mut m = 0u64;
+    let mut i = 0;
+    while i < ks.len() {
+        m |= 1 << (ks[i] - LEX_ERROR);
+        i += 1;
+    }
+    m
+};
+
+/// Whether the filters leave a token of kind `k` as it is when nothing before it matters (no
+/// group open, previous token not `AS`, `SAVEPOINT` or a bracketed identifier, and no metadata
+/// or digit replacement asked for): identifiers, keywords and most operators.
+#[inline]
+fn is_plain_kind(k: Kind) -> bool {
+    if k < 0x80 {
+        !matches!(k as u8, b',' | b'(' | b')' | b';' | b'?')
+    } else if (LEX_ERROR..LEX_ERROR + 64).contains(&k) {
+        FILTERED_KINDS & (1 << (k - LEX_ERROR)) == 0
+    } else {
+        false
+    }
+}
+
 /// One run of the tokenizer and filters over `src`. Errors carry the agent's message.
 pub(crate) fn attempt(
     src: &[u8],
@@ -56,6 +102,8 @@ pub(crate) fn attempt(
     let mut group_filter = 0u32;
     let mut group_multi = 0u32;
     let keep_alias = cfg.keep_sql_alias;
+    let plain_cfg =
+        !cfg.collect_comments && !cfg.collect_commands && !cfg.table_names && !cfg.replace_digits;
     loop {
         let (mut token, buf) = tok.scan(&func_body);
         if token == END_CHAR {
@@ -64,6 +112,27 @@ pub(crate) fn attempt(
         if token == LEX_ERROR {
             let seen = tok.seen_escape();
             return Err((tok.take_err(), seen));
+        }
+
+        // Fast path: a token every filter below leaves as it is (what they would do, step by
+        // step: no metadata, no discard, no replacement, the grouping state reset, the token
+        // written after a space). Profiled: the full filter chain was ~30% of a query's
+        // instructions, and most tokens are identifiers, keywords and operators.
+        if plain_cfg
+            && group_multi == 0
+            && is_plain_kind(token)
+            && last != FILTERED_BRACKETED_IDENTIFIER
+            && last != AS
+            && last != SAVEPOINT
+        {
+            let no_space = token == u32::from(b'=') && last == u32::from(b':');
+            if !out.is_empty() && !no_space {
+                out.push(b' ');
+            }
+            out.extend_from_slice(tok.resolve(&buf));
+            group_filter = 0;
+            last = token;
+            continue;
         }
 
         // metadata filter

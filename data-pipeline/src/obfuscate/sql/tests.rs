@@ -35,6 +35,63 @@ fn legacy_errors_carry_agent_messages() {
     );
 }
 
+/// Edge cases of the legacy tokenizer's fast paths (plain strings as slices, packed keywords,
+/// the filter fast path, `pos` counting): results as the agent's (from the implementation
+/// before those fast paths, which matched the agent's package on the differential corpus).
+#[test]
+fn legacy_fast_path_edges() {
+    let cases: &[(&str, std::result::Result<&str, &str>)] = &[
+        ("\0x", Err("at position 0: unexpected byte 0")),
+        ("\0", Err("at position 1: unexpected byte 0")),
+        ("\0\0", Err("at position 0: unexpected byte 0")),
+        ("\0日", Err("at position 0: unexpected byte 0")),
+        ("{call p(?)}", Ok("{ call p ( ? ) }")),
+        ("x\0y", Ok("x y")),
+        ("SELECT ''", Ok("SELECT ?")),
+        ("SELECT ' '", Ok("SELECT ?")),
+        ("SELECT \"\"", Ok("SELECT \"\"")),
+        ("SELECT \" \" FROM t", Ok("SELECT \"\" FROM t")),
+        ("SELECT 'it''s' FROM t", Ok("SELECT ? FROM t")),
+        ("SELECT 'a\\'b' FROM t", Ok("SELECT ? FROM t")),
+        ("SELECT \"a\"\"b\" FROM t", Ok("SELECT a\"b FROM t")),
+        ("SELECT `my col` FROM t", Ok("SELECT my col FROM t")),
+        (
+            "ſelect a FROM t WHERE b = 1",
+            Ok("ſelect a FROM t WHERE b = ?"),
+        ),
+        ("SELECT a FROM t LİMİT 1", Ok("SELECT a FROM t LİMİT ?")),
+        (
+            "select a from t where b=TRUE and c=null",
+            Ok("select a from t where b = ? and c = ?"),
+        ),
+        ("savepoint sp_1", Ok("savepoint ?")),
+        ("SAVEPOINT \"x\"", Ok("SAVEPOINT ?")),
+        ("SELECT a := 1 FROM t", Ok("SELECT a := ? FROM t")),
+        (
+            "SELECT a FROM t WHERE b = 'x' AS y",
+            Ok("SELECT a FROM t WHERE b = ?"),
+        ),
+        (
+            "UPDATE t SET a = \"v\" WHERE b IN (1, 2)",
+            Ok("UPDATE t SET a = ? WHERE b IN ( ? )"),
+        ),
+        (
+            "SELECT status, deleted_at, user_id FROM users_2 u WHERE u.id = 5",
+            Ok("SELECT status, deleted_at, user_id FROM users_2 u WHERE u.id = ?"),
+        ),
+        ("SELECT 'é' FROM t", Ok("SELECT ? FROM t")),
+        ("SELECT 'a' 'b'", Ok("SELECT ?")),
+    ];
+    for (q, want) in cases {
+        let got = obfuscate_sql(q, &SqlConfig::default());
+        match (got, want) {
+            (Ok(o), Ok(w)) => assert_eq!(o.query, *w, "{q:?}"),
+            (Err(e), Err(w)) => assert_eq!(e.message(), *w, "{q:?}"),
+            (got, want) => panic!("{q:?}: got {got:?}, want {want:?}"),
+        }
+    }
+}
+
 fn all_modes() -> Vec<SqlConfig> {
     let mut v = Vec::new();
     for mode in [

@@ -101,23 +101,173 @@ pub(crate) fn command_name(k: Kind) -> Option<&'static str> {
     })
 }
 
+/// Packs up to 8 upper-case ASCII letters into a `u64` (big-endian, zero-padded), for matching
+/// keywords as integers.
+const fn pack(k: &[u8]) -> u64 {
+    let mut v = 0u64;
+    let mut i = 0;
+    while i < 8 {
+        v <<= 8;
+        if i < k.len() {
+            v |= k[i] as u64;
+        }
+        i += 1;
+    }
+    v
+}
+
 /// The keyword kind of an identifier (case-insensitive, with Go's simple upper-casing).
+#[inline]
 fn keyword(ident: &[u8]) -> Option<Kind> {
     // every keyword is 2 to 9 letters (a dotless i or long s takes 2 bytes)
-    if ident.len() < 2 || ident.len() > 18 {
+    let n = ident.len();
+    if !(2..=18).contains(&n) {
         return None;
     }
+    // The common case, ASCII: only letters can make a keyword; upper-case them into an integer
+    // and match that (profiled: the slice match and the per-character loop it replaces were ~4%
+    // of a query's instructions, most identifiers having `_` or `.` and going the long way).
+    if n <= 9 {
+        let mut v = 0u64;
+        for (i, &b) in ident.iter().enumerate() {
+            if b >= 0x80 {
+                return keyword_unicode(ident);
+            }
+            if !b.is_ascii_alphabetic() {
+                return None;
+            }
+            if i < 8 {
+                v = (v << 8) | u64::from(b & !0x20);
+            }
+        }
+        if n < 8 {
+            v <<= 8 * (8 - n);
+        }
+        return match (n, v) {
+            (9, v) if v == pack(b"SAVEPOIN") && (ident[8] & !0x20) == b'T' => Some(SAVEPOINT),
+            (9, _) => None,
+            _ => keyword_packed(v),
+        };
+    }
+    if ident.is_ascii() {
+        return None;
+    }
+    keyword_unicode(ident)
+}
+
+/// For each length 2 to 9, the first letters of the keywords of that length (bit `letter & 31`).
+static KEYWORD_FIRST: [u32; 10] = {
+    const KEYWORDS: [&[u8]; 21] = [
+        b"NULL",
+        b"TRUE",
+        b"FALSE",
+        b"SAVEPOINT",
+        b"LIMIT",
+        b"AS",
+        b"ALTER",
+        b"CREATE",
+        b"GRANT",
+        b"REVOKE",
+        b"COMMIT",
+        b"BEGIN",
+        b"TRUNCATE",
+        b"DROP",
+        b"SELECT",
+        b"FROM",
+        b"UPDATE",
+        b"DELETE",
+        b"INSERT",
+        b"INTO",
+        b"JOIN",
+    ];
+    let mut t = [0u32; 10];
+    let mut i = 0;
+    while i < KEYWORDS.len() {
+        let k = KEYWORDS[i];
+        t[k.len()] |= 1 << (k[0] & 31);
+        i += 1;
+    }
+    t
+};
+
+/// [`keyword`] for an all-ASCII name: most names are ruled out by their length and first letter
+/// before any case folding (profiled: the keyword test was ~7% of a query's instructions).
+#[inline]
+fn keyword_ascii(ident: &[u8]) -> Option<Kind> {
+    let n = ident.len();
+    if !(2..=9).contains(&n) {
+        return None;
+    }
+    // `_` and `@` fold to bits 31 and 0, which no keyword uses
+    if KEYWORD_FIRST[n] & (1 << (ident[0] & 31)) == 0 {
+        return None;
+    }
+    // Clearing bit 5 upper-cases letters, and only letters land in `A..=Z` that way: a packed
+    // name equal to a keyword's was all letters.
+    let mut v = 0u64;
+    for &b in ident.iter().take(8) {
+        v = (v << 8) | u64::from(b & !0x20);
+    }
+    if n == 9 {
+        return (v == pack(b"SAVEPOIN") && (ident[8] & !0x20) == b'T').then_some(SAVEPOINT);
+    }
+    keyword_packed(v << (8 * (8 - n)))
+}
+
+/// The keyword of an upper-cased name of at most 8 letters, packed with [`pack`].
+#[inline]
+fn keyword_packed(v: u64) -> Option<Kind> {
+    const K_NULL: u64 = pack(b"NULL");
+    const K_TRUE: u64 = pack(b"TRUE");
+    const K_FALSE: u64 = pack(b"FALSE");
+    const K_LIMIT: u64 = pack(b"LIMIT");
+    const K_AS: u64 = pack(b"AS");
+    const K_ALTER: u64 = pack(b"ALTER");
+    const K_CREATE: u64 = pack(b"CREATE");
+    const K_GRANT: u64 = pack(b"GRANT");
+    const K_REVOKE: u64 = pack(b"REVOKE");
+    const K_COMMIT: u64 = pack(b"COMMIT");
+    const K_BEGIN: u64 = pack(b"BEGIN");
+    const K_TRUNCATE: u64 = pack(b"TRUNCATE");
+    const K_DROP: u64 = pack(b"DROP");
+    const K_SELECT: u64 = pack(b"SELECT");
+    const K_FROM: u64 = pack(b"FROM");
+    const K_UPDATE: u64 = pack(b"UPDATE");
+    const K_DELETE: u64 = pack(b"DELETE");
+    const K_INSERT: u64 = pack(b"INSERT");
+    const K_INTO: u64 = pack(b"INTO");
+    const K_JOIN: u64 = pack(b"JOIN");
+    Some(match v {
+        K_NULL => NULL,
+        K_TRUE | K_FALSE => BOOLEAN_LITERAL,
+        K_LIMIT => LIMIT,
+        K_AS => AS,
+        K_ALTER => ALTER,
+        K_CREATE => CREATE,
+        K_GRANT => GRANT,
+        K_REVOKE => REVOKE,
+        K_COMMIT => COMMIT,
+        K_BEGIN => BEGIN,
+        K_TRUNCATE => TRUNCATE,
+        K_DROP => DROP,
+        K_SELECT => SELECT,
+        K_FROM => FROM,
+        K_UPDATE => UPDATE,
+        K_DELETE => DELETE,
+        K_INSERT => INSERT,
+        K_INTO => INTO,
+        K_JOIN => JOIN,
+        _ => return None,
+    })
+}
+
+/// [`keyword`] for a name with non-ASCII characters: Go's `ToUpper` maps the dotless i to `I`
+/// and the long s to `S`, so `ſelect` is `SELECT`.
+#[cold]
+fn keyword_unicode(ident: &[u8]) -> Option<Kind> {
     let mut up = [0u8; 9];
     let mut n = 0;
     let mut i = 0;
-    if ident.len() <= 9 && ident.iter().all(u8::is_ascii_alphabetic) {
-        // the common case: ASCII letters only
-        for (d, b) in up.iter_mut().zip(ident) {
-            *d = b.to_ascii_uppercase();
-        }
-        n = ident.len();
-        i = ident.len();
-    }
     while i < ident.len() {
         let (c, len) = decode(ident, i);
         i += len;
@@ -134,33 +284,18 @@ fn keyword(ident: &[u8]) -> Option<Kind> {
         up[n] = u;
         n += 1;
     }
-    Some(match &up[..n] {
-        b"NULL" => NULL,
-        b"TRUE" | b"FALSE" => BOOLEAN_LITERAL,
-        b"SAVEPOINT" => SAVEPOINT,
-        b"LIMIT" => LIMIT,
-        b"AS" => AS,
-        b"ALTER" => ALTER,
-        b"CREATE" => CREATE,
-        b"GRANT" => GRANT,
-        b"REVOKE" => REVOKE,
-        b"COMMIT" => COMMIT,
-        b"BEGIN" => BEGIN,
-        b"TRUNCATE" => TRUNCATE,
-        b"DROP" => DROP,
-        b"SELECT" => SELECT,
-        b"FROM" => FROM,
-        b"UPDATE" => UPDATE,
-        b"DELETE" => DELETE,
-        b"INSERT" => INSERT,
-        b"INTO" => INTO,
-        b"JOIN" => JOIN,
-        _ => return None,
-    })
+    let up = &up[..n];
+    if up == b"SAVEPOINT" {
+        return Some(SAVEPOINT);
+    }
+    if n > 8 || !up.iter().all(u8::is_ascii_uppercase) {
+        return None;
+    }
+    keyword_packed(pack(up))
 }
 
-/// Where a token's text is.
-#[derive(Debug)]
+/// Where a token's text is (`Copy`: no drop glue in the filter loop).
+#[derive(Debug, Clone, Copy)]
 pub(crate) enum Buf {
     /// A range of the query.
     Input(usize, usize),
@@ -168,8 +303,8 @@ pub(crate) enum Buf {
     Scratch,
     /// A fixed text.
     Static(&'static [u8]),
-    /// Text built for this token.
-    Owned(Vec<u8>),
+    /// Text built for this token (an obfuscated `$func$` body), in the tokenizer's `func`.
+    Func,
 }
 
 /// The dialect switches the legacy tokenizer knows (exact `dbms` spellings, as in the agent).
@@ -203,6 +338,38 @@ static IDENT_CONT: [bool; 256] = {
     t
 };
 
+/// For the string fast path: bit `STRING_STOP_ALL` for bytes that end it whatever the delimiter
+/// (backslash, NUL, non-ASCII), and one bit per delimiter (see [`string_stop_bit`]).
+static STRING_STOP: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut b = 0x80;
+    while b < 256 {
+        t[b] = STRING_STOP_ALL;
+        b += 1;
+    }
+    t[0] = STRING_STOP_ALL;
+    t[b'\\' as usize] = STRING_STOP_ALL;
+    t[b'\'' as usize] = string_stop_bit(b'\'');
+    t[b'"' as usize] = string_stop_bit(b'"');
+    t[b'`' as usize] = string_stop_bit(b'`');
+    t[b']' as usize] = string_stop_bit(b']');
+    t
+};
+
+const STRING_STOP_ALL: u8 = 1;
+
+/// The [`STRING_STOP`] bit of a string delimiter (`'`, `"`, `` ` `` or `]`; 0 for others, which
+/// never reach the fast path).
+const fn string_stop_bit(d: u8) -> u8 {
+    match d {
+        b'\'' => 2,
+        b'"' => 4,
+        b'`' => 8,
+        b']' => 16,
+        _ => 0,
+    }
+}
+
 /// ASCII blanks (Go's `unicode.IsSpace` below 0x80), for [`Tokenizer::advance_while_table`].
 static BLANK: [bool; 256] = {
     let mut t = [false; 256];
@@ -226,14 +393,38 @@ static DIGIT: [bool; 256] = {
     t
 };
 
+/// ASCII bytes that start an identifier (letters, `_`, `@`).
+static LEADING: [bool; 128] = {
+    let mut t = [false; 128];
+    let mut b = 0;
+    while b < 128 {
+        let c = b as u8;
+        t[b] = c.is_ascii_alphabetic() || c == b'_' || c == b'@';
+        b += 1;
+    }
+    t
+};
+
 #[inline]
 fn is_leading_letter(c: u32) -> bool {
-    c == u32::from(b'_') || c == u32::from(b'@') || is_unicode_letter(c)
+    match LEADING.get(c as usize) {
+        Some(&t) => t,
+        None => is_unicode_letter(c),
+    }
 }
 
 #[inline]
 fn is_letter(c: u32) -> bool {
-    is_leading_letter(c) || c == u32::from(b'#')
+    c == u32::from(b'#') || is_leading_letter(c)
+}
+
+/// Whether `c` continues an identifier (a letter, digit, `.`, `*` or `$`).
+#[inline]
+fn is_ident_cont(c: u32) -> bool {
+    match IDENT_CONT.get(c as usize) {
+        Some(&t) if c < 0x80 => t,
+        _ => is_unicode_letter(c),
+    }
 }
 
 #[inline]
@@ -280,6 +471,12 @@ pub(crate) struct Tokenizer<'a> {
     dollar_quoted_func: bool,
     /// String contents of the last string token.
     pub(crate) scratch: Vec<u8>,
+    /// The text of the last `Buf::Func` token.
+    func: Vec<u8>,
+    /// The first character was a NUL and the next has not been read yet.
+    nul_first: bool,
+    /// A non-ASCII character was read since `scan_identifier` cleared this.
+    non_ascii: bool,
 }
 
 /// What a `$func$` body is turned into: the obfuscated body, or `None` when it can't be obfuscated.
@@ -305,6 +502,9 @@ impl<'a> Tokenizer<'a> {
             dbms,
             dollar_quoted_func,
             scratch: Vec::new(),
+            func: Vec::new(),
+            nul_first: false,
+            non_ascii: false,
         }
     }
 
@@ -324,7 +524,7 @@ impl<'a> Tokenizer<'a> {
             Buf::Input(s, e) => &self.src[*s..*e],
             Buf::Scratch => &self.scratch,
             Buf::Static(s) => s,
-            Buf::Owned(v) => v,
+            Buf::Func => &self.func,
         }
     }
 
@@ -335,13 +535,17 @@ impl<'a> Tokenizer<'a> {
     }
 
     /// Reads the next character (the agent's `advance`). ASCII is the inlined fast path.
+    ///
+    /// The agent does not count a character in `pos` while `pos` is 0 and the current character
+    /// is NUL (its initial state): that happens only for the first character and, when that
+    /// is a NUL, the next one, and `scan` corrects `pos` for exactly those two reads (see
+    /// `first` there), so this path adds unconditionally (profiled: the test was ~3% of a
+    /// query's instructions).
     #[inline(always)]
     fn advance(&mut self) {
         if let Some(&b) = self.src.get(self.off) {
             if b < 0x80 {
-                if self.last != 0 || self.pos > 0 {
-                    self.pos += 1;
-                }
+                self.pos += 1;
                 self.off += 1;
                 self.last = u32::from(b);
                 return;
@@ -367,10 +571,9 @@ impl<'a> Tokenizer<'a> {
             self.set_err(format!("invalid UTF-8 encoding beginning with 0x{b:x}"));
             return;
         }
-        if self.last != 0 || self.pos > 0 {
-            self.pos += n;
-        }
+        self.pos += n;
         self.off += n;
+        self.non_ascii = true;
         self.last = c;
     }
 
@@ -379,18 +582,16 @@ impl<'a> Tokenizer<'a> {
     /// shortcut; the caller checked `pred` for the current character).
     #[inline]
     fn advance_while_ascii(&mut self, pred: impl Fn(u8) -> bool) {
-        if self.last != 0 || self.pos > 0 {
-            let bytes = self.src;
-            let from = self.off;
-            let mut j = from;
-            while j < bytes.len() && bytes[j] < 0x80 && bytes[j] != 0 && pred(bytes[j]) {
-                j += 1;
-            }
-            if j > from {
-                self.pos += j - from;
-                self.off = j;
-                self.last = u32::from(bytes[j - 1]);
-            }
+        let bytes = self.src;
+        let from = self.off;
+        let mut j = from;
+        while j < bytes.len() && bytes[j] < 0x80 && bytes[j] != 0 && pred(bytes[j]) {
+            j += 1;
+        }
+        if j > from {
+            self.pos += j - from;
+            self.off = j;
+            self.last = u32::from(bytes[j - 1]);
         }
         self.advance();
     }
@@ -400,18 +601,16 @@ impl<'a> Tokenizer<'a> {
     /// query's instructions).
     #[inline]
     fn advance_while_table(&mut self, table: &'static [bool; 256]) {
-        if self.last != 0 || self.pos > 0 {
-            let bytes = self.src;
-            let from = self.off;
-            let mut j = from;
-            while j < bytes.len() && table[usize::from(bytes[j])] {
-                j += 1;
-            }
-            if j > from {
-                self.pos += j - from;
-                self.off = j;
-                self.last = u32::from(bytes[j - 1]);
-            }
+        let bytes = self.src;
+        let from = self.off;
+        let mut j = from;
+        while j < bytes.len() && table[usize::from(bytes[j])] {
+            j += 1;
+        }
+        if j > from {
+            self.pos += j - from;
+            self.off = j;
+            self.last = u32::from(bytes[j - 1]);
         }
         self.advance();
     }
@@ -431,7 +630,10 @@ impl<'a> Tokenizer<'a> {
     }
 
     fn skip_blank(&mut self) {
-        while is_unicode_space(self.last) {
+        while match BLANK.get(self.last as usize) {
+            Some(&t) if self.last < 0x80 => t,
+            _ => is_unicode_space(self.last),
+        } {
             self.advance_while_table(&BLANK);
         }
         self.bytes();
@@ -440,7 +642,13 @@ impl<'a> Tokenizer<'a> {
     /// The next token. `func_body` obfuscates `$func$` bodies when `dollar_quoted_func` is on.
     pub(crate) fn scan(&mut self, func_body: FuncBodyObfuscator<'_>) -> (Kind, Buf) {
         if self.last == 0 {
+            let first = self.off == 0;
             self.advance();
+            if first && self.last != END_CHAR {
+                // the agent's first read does not count (see `advance`)
+                self.pos = 0;
+                self.nul_first = self.last == 0;
+            }
         }
         self.skip_blank();
         let c = self.last;
@@ -451,6 +659,13 @@ impl<'a> Tokenizer<'a> {
             return self.scan_number(false);
         }
         self.advance();
+        if c == 0 && self.nul_first {
+            // the read after a first NUL does not count either (see `advance`)
+            self.nul_first = false;
+            if self.last != END_CHAR {
+                self.pos = 0;
+            }
+        }
         if self.last == END_CHAR && self.err.is_some() {
             return (LEX_ERROR, Buf::Static(b""));
         }
@@ -654,11 +869,11 @@ impl<'a> Tokenizer<'a> {
                     let body = self.resolve(&tok).to_vec();
                     return match func_body(&body, self.literal_escapes) {
                         Some(obf) => {
-                            let mut v = Vec::with_capacity(obf.len() + 12);
-                            v.extend_from_slice(b"$func$");
-                            v.extend_from_slice(&obf);
-                            v.extend_from_slice(b"$func$");
-                            (DOLLAR_QUOTED_FUNC, Buf::Owned(v))
+                            self.func.clear();
+                            self.func.extend_from_slice(b"$func$");
+                            self.func.extend_from_slice(&obf);
+                            self.func.extend_from_slice(b"$func$");
+                            (DOLLAR_QUOTED_FUNC, Buf::Func)
                         }
                         None => (DOLLAR_QUOTED_STRING, tok),
                     };
@@ -696,17 +911,25 @@ impl<'a> Tokenizer<'a> {
     }
 
     fn scan_identifier(&mut self) -> (Kind, Buf) {
+        let ascii_start = self.last < 0x80;
+        self.non_ascii = false;
         self.advance();
-        while is_letter(self.last) || is_digit(self.last) || matches!(self.last, 0x2E | 0x2A | 0x24)
-        {
+        while is_ident_cont(self.last) {
             self.advance_while_table(&IDENT_CONT);
         }
         let t = self.bytes();
         let kind = match &t {
-            Buf::Input(s, e) => keyword(&self.src[*s..*e]).unwrap_or(ID),
-            _ => ID,
+            Buf::Input(s, e) => {
+                let ident = &self.src[*s..*e];
+                if ascii_start && !self.non_ascii {
+                    keyword_ascii(ident)
+                } else {
+                    keyword(ident)
+                }
+            }
+            _ => None,
         };
-        (kind, t)
+        (kind.unwrap_or(ID), t)
     }
 
     fn scan_variable_identifier(&mut self) -> (Kind, Buf) {
@@ -891,6 +1114,37 @@ impl<'a> Tokenizer<'a> {
     }
 
     fn scan_string(&mut self, delim: u32, kind: Kind) -> (Kind, Buf) {
+        if delim != ch(b'$') && self.last < 0x80 && self.last != 0 {
+            // Fast path: plain ASCII contents (no backslash, no NUL) closed by a delimiter that
+            // is not doubled are a slice of the query: no copy into the scratch buffer (and no
+            // allocation of it). The state at the end is the loop's below: advanced over the
+            // contents and the delimiter, then once more. (`$` strings need their tag in the
+            // scratch buffer.)
+            let d = delim as u8;
+            let bytes = self.src;
+            let from = self.off - 1; // where `self.last` is
+            let mut j = from;
+            // stop at the delimiter, a backslash, a NUL or a non-ASCII byte (one table test)
+            let stop = STRING_STOP_ALL | string_stop_bit(d);
+            while j < bytes.len() && STRING_STOP[usize::from(bytes[j])] & stop == 0 {
+                j += 1;
+            }
+            if j < bytes.len() && bytes[j] == d && bytes.get(j + 1) != Some(&d) {
+                self.pos += j + 1 - self.off;
+                self.off = j + 1;
+                self.last = delim;
+                self.advance();
+                let contents = &bytes[from..j];
+                if contents.iter().all(|&b| BLANK[usize::from(b)]) {
+                    // empty or blank: keep the delimiters so the result stays valid SQL
+                    self.scratch.clear();
+                    self.scratch.push(d);
+                    self.scratch.push(d);
+                    return (kind, Buf::Scratch);
+                }
+                return (kind, Buf::Input(from, j));
+            }
+        }
         self.scratch.clear();
         loop {
             let mut c = self.last;
