@@ -159,49 +159,77 @@ const fn is_valid_ascii_tag_char(c: u8) -> bool {
     is_valid_ascii_start(c) || c.is_ascii_digit() || c == b'.' || c == b'/' || c == b'-'
 }
 
-/// Lookup table for [`is_valid_ascii_tag_char`]: the fast path checks one table load per byte.
-static TAG_CHAR: [bool; 256] = {
-    let mut t = [false; 256];
+/// Byte classes for the "already normalized" checks (one table load per byte, OR-ed together
+/// without branches; a string needs a second look only when the OR has a flag set).
+const CLASS_INVALID: u8 = 1;
+/// `_`: valid inside tags and names, but not everywhere (see the checks).
+const CLASS_UNDERSCORE: u8 = 2;
+
+/// Tag bytes: 0 for [`is_valid_ascii_tag_char`], [`CLASS_UNDERSCORE`] for `_`, [`CLASS_INVALID`]
+/// otherwise (upper case, other punctuation, any byte of a non-ASCII character).
+static TAG_CLASS: [u8; 256] = {
+    let mut t = [CLASS_INVALID; 256];
     let mut i = 0;
     while i < 256 {
-        t[i] = is_valid_ascii_tag_char(i as u8);
+        if is_valid_ascii_tag_char(i as u8) {
+            t[i] = 0;
+        } else if i as u8 == b'_' {
+            t[i] = CLASS_UNDERSCORE;
+        }
         i += 1;
     }
     t
 };
 
-/// True when `tag` is already in normal form and pure ASCII (the common case).
-fn is_normalized_ascii_tag(tag: &[u8], check_start: bool) -> bool {
-    if tag.is_empty() {
-        return true;
+/// OR of the table classes of every byte. Hand-written hot path (the side-by-side bench
+/// `normalize_spans`: the per-byte state machine it replaces was the largest cost of a valid span):
+/// four independent accumulators let the loads overlap.
+#[inline]
+fn class_or(table: &[u8; 256], s: &[u8]) -> u8 {
+    let mut chunks = s.chunks_exact(4);
+    let (mut a, mut b, mut c, mut d) = (0u8, 0u8, 0u8, 0u8);
+    for q in &mut chunks {
+        a |= table[usize::from(q[0])];
+        b |= table[usize::from(q[1])];
+        c |= table[usize::from(q[2])];
+        d |= table[usize::from(q[3])];
     }
-    if tag.len() > MAX_TAG_LEN {
-        return false;
+    for &x in chunks.remainder() {
+        a |= table[usize::from(x)];
     }
-    let mut i = 0;
-    if check_start {
-        if !is_valid_ascii_start(tag[0]) {
-            return false;
+    a | b | c | d
+}
+
+/// True when no `_` of `s` is followed by a byte for which `bad_next` holds, and `s` does not end
+/// with `_` when `trailing_ok` is false.
+#[inline(never)]
+fn underscores_ok(s: &[u8], bad_next: impl Fn(u8) -> bool, trailing_ok: bool) -> bool {
+    let mut rest = s;
+    while let Some(p) = rest.iter().position(|&b| b == b'_') {
+        match rest.get(p + 1) {
+            None => return trailing_ok,
+            Some(&n) if bad_next(n) => return false,
+            Some(_) => rest = &rest[p + 1..],
         }
-        i = 1;
-    }
-    while i < tag.len() {
-        let b = tag[i];
-        if TAG_CHAR[b as usize] {
-            i += 1;
-            continue;
-        }
-        if b != b'_' {
-            return false;
-        }
-        // An underscore must be followed by a valid non-underscore character.
-        i += 1;
-        if i == tag.len() || !TAG_CHAR[tag[i] as usize] {
-            return false;
-        }
-        i += 1;
     }
     true
+}
+
+/// True when `tag` is already in normal form and pure ASCII (the common case): at most
+/// [`MAX_TAG_LEN`] bytes of `[a-z0-9:./_-]`, every `_` followed by another allowed character
+/// (no `__`, no trailing `_`), and with `check_start`, a lower-case letter or `:` first.
+pub(crate) fn is_normalized_ascii_tag(tag: &[u8], check_start: bool) -> bool {
+    let Some(&first) = tag.first() else {
+        return true;
+    };
+    if tag.len() > MAX_TAG_LEN || (check_start && !is_valid_ascii_start(first)) {
+        return false;
+    }
+    match class_or(&TAG_CLASS, tag) {
+        0 => true,
+        CLASS_UNDERSCORE => underscores_ok(tag, |n| n == b'_', false),
+        _ => false,
+    }
 }
 
 fn is_upper(c: char) -> bool {
@@ -241,6 +269,12 @@ fn normalize_tag_impl(v: &str, trim_start: bool) -> Cow<'_, str> {
     if is_normalized_ascii_tag(v.as_bytes(), trim_start) {
         return Cow::Borrowed(v);
     }
+    normalize_tag_slow(v, trim_start)
+}
+
+/// The general tag normalization (any input; the fast check above only recognizes inputs this
+/// returns unchanged).
+fn normalize_tag_slow(v: &str, trim_start: bool) -> Cow<'_, str> {
     if v.is_empty() {
         return Cow::Borrowed("");
     }
@@ -340,46 +374,39 @@ fn owned_utf8(bytes: &[u8]) -> Cow<'static, str> {
 
 // --- operation names --------------------------------------------------------------------------
 
-/// Byte classes of operation names: 0 invalid, 1 ASCII letter or digit, 2 `.`, 3 `_`.
+/// Operation name bytes: 0 for ASCII letters, digits and `.`, [`CLASS_UNDERSCORE`] for `_`,
+/// [`CLASS_INVALID`] otherwise.
 static NAME_CLASS: [u8; 256] = {
-    let mut t = [0u8; 256];
+    let mut t = [CLASS_INVALID; 256];
     let mut i = 0;
     while i < 256 {
         let c = i as u8;
-        t[i] = if c.is_ascii_alphanumeric() {
-            1
-        } else if c == b'.' {
-            2
+        if c.is_ascii_alphanumeric() || c == b'.' {
+            t[i] = 0;
         } else if c == b'_' {
-            3
-        } else {
-            0
-        };
+            t[i] = CLASS_UNDERSCORE;
+        }
         i += 1;
     }
     t
 };
 
 /// True when `name` is already a metric name: an ASCII letter, then letters, digits, `.` and `_`,
-/// no `.` or `_` right after a `_`. Table-driven (the side-by-side bench `normalize_spans`
-/// showed the per-byte branches of the first version at a quarter of the span's cost).
+/// no `.` or `_` right after a `_` (a trailing `_` is allowed here: the caller strips it).
+/// Table-driven, whole string at once (the side-by-side bench `normalize_spans` showed the
+/// per-byte branches of the first version at a quarter of the span's cost).
 fn is_valid_metric_name(name: &[u8]) -> bool {
-    let Some((&first, rest)) = name.split_first() else {
+    let Some(&first) = name.first() else {
         return false;
     };
     if !first.is_ascii_alphabetic() {
         return false;
     }
-    let mut prev_us = false;
-    for &b in rest {
-        match NAME_CLASS[usize::from(b)] {
-            1 => prev_us = false,
-            2 if !prev_us => {}
-            3 if !prev_us => prev_us = true,
-            _ => return false,
-        }
+    match class_or(&NAME_CLASS, name) {
+        0 => true,
+        CLASS_UNDERSCORE => underscores_ok(name, |n| n == b'_' || n == b'.', true),
+        _ => false,
     }
-    true
 }
 
 /// Reduces `name` (at most [`MAX_NAME_LEN`] bytes) to a metric-name form; `None` when it has no
@@ -395,6 +422,12 @@ fn metric_name(name: &str) -> Option<Cow<'_, str>> {
         let rest = rest.strip_suffix('_').unwrap_or(rest);
         return Some(Cow::Borrowed(rest));
     }
+    Some(metric_name_slow(rest))
+}
+
+/// The general metric-name reduction of `rest` (starts with an ASCII letter; the fast check
+/// above only recognizes inputs this returns unchanged, but for a trailing `_`).
+fn metric_name_slow(rest: &str) -> Cow<'_, str> {
     let mut res: Vec<u8> = Vec::with_capacity(rest.len());
     for &c in rest.as_bytes() {
         // The first byte is a letter, so `res` is never empty when a '.' or other byte comes.
@@ -416,7 +449,7 @@ fn metric_name(name: &str) -> Option<Cow<'_, str>> {
     if res.last() == Some(&b'_') {
         res.pop();
     }
-    Some(owned_utf8(&res))
+    owned_utf8(&res)
 }
 
 #[cfg(test)]
@@ -457,6 +490,72 @@ mod tests {
         assert_eq!(normalize_name("bad-name").0, "bad_name");
         assert_eq!(normalize_name("/").0, DEFAULT_SPAN_NAME);
         assert_eq!(normalize_name("a..b__c._d").0, "a..b_c.d");
+    }
+
+    /// Every string of up to `len` characters over `alphabet`.
+    fn strings(alphabet: &[&str], len: usize) -> Vec<String> {
+        let mut all = vec![String::new()];
+        let mut last = vec![String::new()];
+        for _ in 0..len {
+            let mut next = Vec::new();
+            for s in &last {
+                for c in alphabet {
+                    next.push(format!("{s}{c}"));
+                }
+            }
+            all.extend(next.iter().cloned());
+            last = next;
+        }
+        all
+    }
+
+    #[test]
+    fn fast_checks_agree_with_the_general_rules() {
+        let alphabet = ["a", "Z", "_", ".", "-", "1", ":", "/", " ", "é", "#"];
+        let mut fast_hits = 0;
+        for s in strings(&alphabet, 4) {
+            for trim in [true, false] {
+                let slow = normalize_tag_slow(&s, trim);
+                if is_normalized_ascii_tag(s.as_bytes(), trim) {
+                    fast_hits += 1;
+                    assert_eq!(slow, s, "tag {s:?} trim {trim}");
+                } else if s.is_ascii() {
+                    assert_ne!(slow, s, "tag {s:?} trim {trim}: missed by the fast check");
+                }
+            }
+            // The name check is the agent's own validity rule (not "the reduction changes
+            // nothing": `a._a` is valid as it is); the byte-at-a-time form it replaced:
+            let reference = |b: &[u8]| {
+                let Some((&first, rest)) = b.split_first() else {
+                    return false;
+                };
+                let mut prev_us = false;
+                first.is_ascii_alphabetic()
+                    && rest.iter().all(|&c| {
+                        let ok =
+                            c.is_ascii_alphanumeric() || ((c == b'.' || c == b'_') && !prev_us);
+                        prev_us = c == b'_';
+                        ok
+                    })
+            };
+            assert_eq!(
+                is_valid_metric_name(s.as_bytes()),
+                reference(s.as_bytes()),
+                "{s:?}"
+            );
+            fast_hits += usize::from(is_valid_metric_name(s.as_bytes()));
+        }
+        assert!(fast_hits > 1000, "{fast_hits}");
+        // Lengths around the limits and every block size of the byte loop.
+        for n in [1, 3, 4, 5, 7, 8, 9, 199, 200, 201] {
+            let s = "ab_c".repeat(n).chars().take(n).collect::<String>();
+            for trim in [true, false] {
+                let fast = is_normalized_ascii_tag(s.as_bytes(), trim);
+                assert_eq!(fast, normalize_tag_slow(&s, trim) == s, "{s:?}");
+            }
+            let upper = format!("{}A", &s[..n - 1]);
+            assert!(!is_normalized_ascii_tag(upper.as_bytes(), false));
+        }
     }
 
     #[test]
