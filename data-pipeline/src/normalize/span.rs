@@ -2,9 +2,9 @@
 
 use super::stats::{NormalizeCounts, Reason};
 use super::strings::{
-    is_normalized_ascii_tag, normalize_name, normalize_peer_service, normalize_service,
-    normalize_tag_value, normalize_type, truncate_utf8, PeerServiceIssue, MAX_SERVICE_LEN,
-    MAX_TYPE_LEN,
+    is_normalized_ascii_tag, is_normalized_name, normalize_name, normalize_peer_service,
+    normalize_service, normalize_tag_value, normalize_type, truncate_utf8, PeerServiceIssue,
+    MAX_SERVICE_LEN, MAX_TYPE_LEN,
 };
 use super::update_str;
 use crate::span::{Span, Str, TRACE_ID_HIGH_KEY};
@@ -94,9 +94,18 @@ pub(crate) struct MetaScan {
     component: Option<usize>,
     /// `_dd.p.tid` (for the chunk's same-trace check).
     pub tid: Option<usize>,
-    /// A meta key longer than [`MAX_META_KEY_LEN`] or value longer than [`MAX_META_VALUE_LEN`].
+    /// Maybe a meta key longer than [`MAX_META_KEY_LEN`] or value longer than
+    /// [`MAX_META_VALUE_LEN`] (never false when there is one).
     long: bool,
 }
+
+/// Bit `n` set: some key [`scan_meta`] looks for is `n` bytes long.
+const WANTED_KEY_LENS: u64 = 1 << TAG_ENV.len()
+    | 1 << TAG_COMPONENT.len()
+    | 1 << TRACE_ID_HIGH_KEY.len()
+    | 1 << TAG_PEER_SERVICE.len()
+    | 1 << TAG_HTTP_STATUS_CODE.len()
+    | 1 << TAG_BASE_SERVICE.len();
 
 /// One pass over `meta` for the keys the span and chunk rules look at (the last occurrence wins,
 /// as in a Go map decoded from the same payload). Hand-written hot path: keys are matched by
@@ -104,10 +113,18 @@ pub(crate) struct MetaScan {
 /// strings, one `memcmp` per key and candidate, as a large part of a valid span's cost).
 pub(crate) fn scan_meta(meta: &[(Str<'_>, Str<'_>)]) -> MetaScan {
     let mut m = MetaScan::default();
-    let mut long = false;
+    // OR of all key (value) lengths: at most the limit means no length is over it; over it
+    // (rare: some key of 128+ bytes or value of 16384+) lets `truncate_span` decide exactly.
+    let (mut keys_or, mut values_or) = (0usize, 0usize);
     for (i, (k, v)) in meta.iter().enumerate() {
         let k = k.as_bytes();
-        long |= (k.len() > MAX_META_KEY_LEN) | (v.len() > MAX_META_VALUE_LEN);
+        keys_or |= k.len();
+        values_or |= v.len();
+        // Most keys have none of the lengths looked for: one test, no jump table (a length of
+        // 64+ may pass here, then matches no arm).
+        if (WANTED_KEY_LENS >> (k.len() & 63)) & 1 == 0 {
+            continue;
+        }
         match k.len() {
             3 if k == TAG_ENV.as_bytes() => m.env = Some(i),
             9 => {
@@ -128,7 +145,7 @@ pub(crate) fn scan_meta(meta: &[(Str<'_>, Str<'_>)]) -> MetaScan {
             _ => {}
         }
     }
-    m.long = long;
+    m.long = keys_or > MAX_META_KEY_LEN || values_or > MAX_META_VALUE_LEN;
     m
 }
 
@@ -138,6 +155,74 @@ pub(crate) fn scan_meta(meta: &[(Str<'_>, Str<'_>)]) -> MetaScan {
 #[inline]
 fn is_clean_service(s: &str) -> bool {
     !s.is_empty() && s.len() <= MAX_SERVICE_LEN && is_normalized_ascii_tag(s.as_bytes(), false)
+}
+
+/// The service rule, for a service that needs a fix (out of line: the common span skips it).
+#[inline(never)]
+fn fix_service(service: &mut Str<'_>, rules: &SpanRules<'_>, counts: &mut NormalizeCounts) {
+    let mut reason = None;
+    update_str(service, |s| {
+        let (v, r) = normalize_service(s, "");
+        reason = r;
+        match r {
+            Some(Reason::ServiceEmpty) | Some(Reason::ServiceInvalid) => {
+                Cow::Owned(rules.fallback_service.to_owned())
+            }
+            _ => v,
+        }
+    });
+    if let Some(r) = reason {
+        counts.inc(r);
+    }
+}
+
+/// The operation name rule, for a name that needs a fix (out of line).
+#[inline(never)]
+fn fix_name(name: &mut Str<'_>, counts: &mut NormalizeCounts) {
+    let mut reason = None;
+    update_str(name, |s| {
+        let (v, r) = normalize_name(s);
+        reason = r;
+        v
+    });
+    if let Some(r) = reason {
+        counts.inc(r);
+    }
+}
+
+/// The `peer.service` / `_dd.base_service` rule on one value, counted under `truncate` or
+/// `invalid`.
+#[inline(always)]
+fn fix_peer_service(
+    value: &mut Str<'_>,
+    truncate: Reason,
+    invalid: Reason,
+    counts: &mut NormalizeCounts,
+) {
+    if value.is_empty() || is_clean_service(value) {
+        return;
+    }
+    fix_peer_service_slow(value, truncate, invalid, counts);
+}
+
+#[inline(never)]
+fn fix_peer_service_slow(
+    value: &mut Str<'_>,
+    truncate: Reason,
+    invalid: Reason,
+    counts: &mut NormalizeCounts,
+) {
+    let mut issue = None;
+    update_str(value, |v| {
+        let (n, is) = normalize_peer_service(v);
+        issue = is;
+        n
+    });
+    match issue {
+        Some(PeerServiceIssue::TooLong) => counts.inc(truncate),
+        Some(PeerServiceIssue::Invalid) => counts.inc(invalid),
+        None => {}
+    }
 }
 
 /// Normalizes one span in place (the agent's `normalize`). `Err(reason)` means the span is
@@ -171,52 +256,25 @@ pub(crate) fn normalize_scanned(
 
     // Service.
     if !is_clean_service(&span.service) {
-        let mut reason = None;
-        update_str(&mut span.service, |s| {
-            let (v, r) = normalize_service(s, "");
-            reason = r;
-            match r {
-                Some(Reason::ServiceEmpty) | Some(Reason::ServiceInvalid) => {
-                    Cow::Owned(rules.fallback_service.to_owned())
-                }
-                _ => v,
-            }
-        });
-        if let Some(r) = reason {
-            counts.inc(r);
-        }
+        fix_service(&mut span.service, rules, counts);
     }
 
     let entries = span.meta.entries_mut();
-    for (idx, truncate, invalid) in [
-        (
-            scan.peer,
+    if let Some((_, value)) = scan.peer.and_then(|i| entries.get_mut(i)) {
+        fix_peer_service(
+            value,
             Reason::PeerServiceTruncate,
             Reason::PeerServiceInvalid,
-        ),
-        (
-            scan.base,
+            counts,
+        );
+    }
+    if let Some((_, value)) = scan.base.and_then(|i| entries.get_mut(i)) {
+        fix_peer_service(
+            value,
             Reason::BaseServiceTruncate,
             Reason::BaseServiceInvalid,
-        ),
-    ] {
-        let Some(value) = idx.and_then(|i| entries.get_mut(i)).map(|e| &mut e.1) else {
-            continue;
-        };
-        if value.is_empty() || is_clean_service(value) {
-            continue;
-        }
-        let mut issue = None;
-        update_str(value, |v| {
-            let (n, is) = normalize_peer_service(v);
-            issue = is;
-            n
-        });
-        match issue {
-            Some(PeerServiceIssue::TooLong) => counts.inc(truncate),
-            Some(PeerServiceIssue::Invalid) => counts.inc(invalid),
-            None => {}
-        }
+            counts,
+        );
     }
 
     if rules.component2name {
@@ -228,14 +286,8 @@ pub(crate) fn normalize_scanned(
     }
 
     // Operation name.
-    let mut reason = None;
-    update_str(&mut span.name, |s| {
-        let (v, r) = normalize_name(s);
-        reason = r;
-        v
-    });
-    if let Some(r) = reason {
-        counts.inc(r);
+    if !is_normalized_name(&span.name) {
+        fix_name(&mut span.name, counts);
     }
 
     if span.resource.is_empty() {
@@ -296,7 +348,8 @@ pub(crate) fn normalize_scanned(
             .metrics
             .as_slice()
             .iter()
-            .any(|(k, _)| k.len() > MAX_META_KEY_LEN))
+            .fold(0, |or, (k, _)| or | k.len())
+            > MAX_META_KEY_LEN)
 }
 
 /// True for structured meta keys (`_dd.*.json`, `_dd.*.msgpack`, `_dd.*.protobuf`), which the

@@ -409,6 +409,13 @@ fn is_valid_metric_name(name: &[u8]) -> bool {
     }
 }
 
+/// True when [`normalize_name`] leaves `name` as it is, checked without per-character work:
+/// at most [`MAX_NAME_LEN`] bytes, already a metric name, no trailing `_`.
+#[inline]
+pub(crate) fn is_normalized_name(name: &str) -> bool {
+    name.len() <= MAX_NAME_LEN && !name.ends_with('_') && is_valid_metric_name(name.as_bytes())
+}
+
 /// Reduces `name` (at most [`MAX_NAME_LEN`] bytes) to a metric-name form; `None` when it has no
 /// ASCII letter at all.
 fn metric_name(name: &str) -> Option<Cow<'_, str>> {
