@@ -157,6 +157,34 @@ mod tests {
     }
 
     #[test]
+    fn component_to_name_with_and_without_trace_id_high() {
+        let n = Normalizer::new(NormalizeConfig {
+            component2name: true,
+            ..Default::default()
+        });
+        let tid = TRACE_ID_HIGH_KEY;
+        for first_meta in [
+            &[(tid, "00000000000000aa"), ("component", "net/http")][..],
+            &[("component", "net/http")][..],
+        ] {
+            let mut c = vec![
+                span(1, first_meta),
+                span(
+                    2,
+                    &[("component", "grpc-client"), (tid, "00000000000000aa")],
+                ),
+                span(3, &[("component", "")]),
+            ];
+            assert!(n
+                .normalize_chunk(&mut c, &mut NormalizeCounts::new())
+                .is_ok());
+            assert_eq!(c[0].name, "net_http");
+            assert_eq!(c[1].name, "grpc_client");
+            assert_eq!(c[2].name, "op");
+        }
+    }
+
+    #[test]
     fn duplicate_ids_in_small_and_large_chunks() {
         for n in [3usize, 32, 33, 100] {
             let mut c: Trace<'static> = (1..=n as u64).map(|i| span(i, &[])).collect();
@@ -183,6 +211,10 @@ mod tests {
         c[0].resource = Cow::Borrowed(long_value);
         assert!(run(&mut c).0.is_ok());
         assert_eq!(c[0].resource.len(), 5000);
+        // Long enough to be looked at (OR of lengths over the limit), short enough to stay.
+        let mut c = vec![span(1, &[("a", &long_value[..20_000]), ("b", "x")])];
+        assert!(run(&mut c).0.is_ok());
+        assert_eq!(c[0].meta.get("a").map(|v| v.len()), Some(20_000));
         // Off: left alone.
         let mut c = vec![span(1, &[("a", long_value)])];
         let n = Normalizer::new(NormalizeConfig {
