@@ -200,6 +200,131 @@ fn class_or(table: &[u8; 256], s: &[u8]) -> u8 {
     a | b | c | d
 }
 
+/// Byte ranges (inclusive) that are valid in a normalized tag, besides `_`.
+const TAG_RANGES: &[(u8, u8)] = &[(b'-', b':'), (b'a', b'z')];
+/// Byte ranges (inclusive) that are valid in a metric name, besides `_`.
+const NAME_RANGES: &[(u8, u8)] = &[(b'.', b'.'), (b'0', b'9'), (b'A', b'Z'), (b'a', b'z')];
+
+/// [`class_or`] with `TAG_CLASS`, 16 bytes at a time where the CPU allows (an invalid byte
+/// gives [`CLASS_INVALID`] alone, which the callers treat as the OR would).
+#[inline]
+fn tag_class(s: &[u8]) -> u8 {
+    #[cfg(target_arch = "x86_64")]
+    if s.len() >= 4 {
+        return sse2::class(s, TAG_RANGES);
+    }
+    class_or(&TAG_CLASS, s)
+}
+
+/// [`class_or`] with `NAME_CLASS`, 16 bytes at a time where the CPU allows.
+#[inline]
+fn name_class(s: &[u8]) -> u8 {
+    #[cfg(target_arch = "x86_64")]
+    if s.len() >= 4 {
+        return sse2::class(s, NAME_RANGES);
+    }
+    class_or(&NAME_CLASS, s)
+}
+
+/// The byte-class check on 16 bytes at a time with SSE2 (always present on x86_64). Hand-written
+/// hot path: the side-by-side bench `normalize_spans` showed the table loop at about a quarter
+/// of a valid span's instructions, most of it per-string setup on 4-20 byte strings; this checks
+/// a string of up to 16 bytes in one vector.
+#[cfg(target_arch = "x86_64")]
+mod sse2 {
+    use super::{CLASS_INVALID, CLASS_UNDERSCORE};
+    use core::arch::x86_64::{
+        __m128i, _mm_cmpeq_epi8, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8, _mm_set_epi64x,
+        _mm_setzero_si128, _mm_sub_epi8, _mm_subs_epu8,
+    };
+
+    fn u64_at(s: &[u8], i: usize) -> u64 {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(&s[i..i + 8]);
+        u64::from_le_bytes(b)
+    }
+
+    fn u32_at(s: &[u8], i: usize) -> u64 {
+        let mut b = [0u8; 4];
+        b.copy_from_slice(&s[i..i + 4]);
+        u64::from(u32::from_le_bytes(b))
+    }
+
+    /// 16 lanes holding only bytes of `s` (4 to 16 bytes), every byte of `s` in at least one
+    /// lane (overlapping loads): right for "every byte is in the set" and "some byte is `_`".
+    #[inline]
+    #[target_feature(enable = "sse2")]
+    fn lanes(s: &[u8]) -> __m128i {
+        let n = s.len();
+        let (lo, hi) = if n >= 8 {
+            (u64_at(s, 0), u64_at(s, n - 8))
+        } else {
+            let w = u32_at(s, 0) | u32_at(s, n - 4) << 32;
+            (w, w)
+        };
+        _mm_set_epi64x(hi as i64, lo as i64)
+    }
+
+    /// Lanes of `v` in `lo..=hi` set to all ones.
+    #[inline]
+    #[target_feature(enable = "sse2")]
+    fn in_range(v: __m128i, lo: u8, hi: u8) -> __m128i {
+        let t = _mm_sub_epi8(v, _mm_set1_epi8(lo as i8));
+        _mm_cmpeq_epi8(
+            _mm_subs_epu8(t, _mm_set1_epi8((hi - lo) as i8)),
+            _mm_setzero_si128(),
+        )
+    }
+
+    /// (every lane valid or `_`, some lane `_`).
+    #[inline]
+    #[target_feature(enable = "sse2")]
+    fn check(v: __m128i, ranges: &[(u8, u8)]) -> (bool, bool) {
+        let us = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'_' as i8));
+        let mut ok = us;
+        for &(lo, hi) in ranges {
+            ok = _mm_or_si128(ok, in_range(v, lo, hi));
+        }
+        (_mm_movemask_epi8(ok) == 0xffff, _mm_movemask_epi8(us) != 0)
+    }
+
+    /// What `class_or` returns for `s` (at least 4 bytes) with the table of `ranges` + `_`
+    /// ([`CLASS_INVALID`] alone when some byte is invalid).
+    #[inline]
+    pub(super) fn class(s: &[u8], ranges: &[(u8, u8)]) -> u8 {
+        // SAFETY: SSE2 is part of the x86_64 baseline: every x86_64 CPU has it.
+        unsafe { class_sse2(s, ranges) }
+    }
+
+    #[inline]
+    #[target_feature(enable = "sse2")]
+    fn class_sse2(s: &[u8], ranges: &[(u8, u8)]) -> u8 {
+        let n = s.len();
+        let (mut ok, mut us) = (true, false);
+        if n <= 16 {
+            (ok, us) = check(lanes(s), ranges);
+        } else {
+            let mut i = 0;
+            while ok && i + 16 <= n {
+                let (o, u) = check(lanes(&s[i..i + 16]), ranges);
+                (ok, us) = (o, us | u);
+                i += 16;
+            }
+            if ok && i < n {
+                let (o, u) = check(lanes(&s[n - 16..]), ranges);
+                (ok, us) = (o, us | u);
+            }
+        }
+        if !ok {
+            CLASS_INVALID
+        } else if us {
+            CLASS_UNDERSCORE
+        } else {
+            0
+        }
+    }
+}
+
 /// True when no `_` of `s` is followed by a byte for which `bad_next` holds, and `s` does not end
 /// with `_` when `trailing_ok` is false.
 #[inline(never)]
@@ -225,7 +350,7 @@ pub(crate) fn is_normalized_ascii_tag(tag: &[u8], check_start: bool) -> bool {
     if tag.len() > MAX_TAG_LEN || (check_start && !is_valid_ascii_start(first)) {
         return false;
     }
-    match class_or(&TAG_CLASS, tag) {
+    match tag_class(tag) {
         0 => true,
         CLASS_UNDERSCORE => underscores_ok(tag, |n| n == b'_', false),
         _ => false,
@@ -402,7 +527,7 @@ fn is_valid_metric_name(name: &[u8]) -> bool {
     if !first.is_ascii_alphabetic() {
         return false;
     }
-    match class_or(&NAME_CLASS, name) {
+    match name_class(name) {
         0 => true,
         CLASS_UNDERSCORE => underscores_ok(name, |n| n == b'_' || n == b'.', true),
         _ => false,
@@ -562,6 +687,54 @@ mod tests {
             }
             let upper = format!("{}A", &s[..n - 1]);
             assert!(!is_normalized_ascii_tag(upper.as_bytes(), false));
+        }
+    }
+
+    #[test]
+    fn vector_class_matches_the_tables() {
+        // Range edges of both classes, `_`, non-ASCII and control bytes.
+        let edge = [
+            0x00u8, 0x2c, 0x2d, 0x2e, 0x2f, 0x30, 0x39, 0x3a, 0x3b, 0x40, 0x41, 0x5a, 0x5b, 0x5e,
+            0x5f, 0x60, 0x61, 0x7a, 0x7b, 0x7f, 0x80, 0xc3, 0xff,
+        ];
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for len in 0..=50usize {
+            for round in 0..400 {
+                // Mostly valid bytes with a few edge bytes, so every outcome shows up.
+                let mut s: Vec<u8> = (0..len)
+                    .map(|_| b"ab.-:09_zZ"[next() as usize % 10])
+                    .collect();
+                for _ in 0..(round % 3) {
+                    if len > 0 {
+                        let i = next() as usize % len;
+                        s[i] = edge[next() as usize % edge.len()];
+                    }
+                }
+                // An invalid byte decides alone (the vector check stops there).
+                let norm = |c: u8| {
+                    if c & CLASS_INVALID != 0 {
+                        CLASS_INVALID
+                    } else {
+                        c
+                    }
+                };
+                assert_eq!(
+                    norm(tag_class(&s)),
+                    norm(class_or(&TAG_CLASS, &s)),
+                    "tag {s:?}"
+                );
+                assert_eq!(
+                    norm(name_class(&s)),
+                    norm(class_or(&NAME_CLASS, &s)),
+                    "name {s:?}"
+                );
+            }
         }
     }
 
