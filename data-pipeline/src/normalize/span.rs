@@ -414,6 +414,43 @@ mod tests {
     }
 
     #[test]
+    fn meta_scan_matches_whole_keys_last_wins() {
+        let keys = [
+            "_dd.p.tie",
+            "_dd.p.tid",
+            "env",
+            "enw",
+            "http.status_cod",
+            "http.status_codf",
+            "http.status_code",
+            "peer.servicf",
+            "peer.service",
+            "peer.service",
+            "_dd.base_servicd",
+            "componenu",
+            "component",
+            "_dd.p.tid_and_more_than_sixty_four_bytes_long_...........................",
+        ];
+        assert_eq!(
+            keys[13].len() & 63,
+            9,
+            "a long key that passes the length filter"
+        );
+        let meta: Vec<(Str<'_>, Str<'_>)> = keys
+            .iter()
+            .map(|k| (Cow::Borrowed(*k), Cow::Borrowed("v")))
+            .collect();
+        let m = scan_meta(&meta);
+        assert_eq!(m.tid, Some(1));
+        assert_eq!(m.env, Some(2));
+        assert_eq!(m.status, Some(6));
+        assert_eq!(m.peer, Some(9));
+        assert_eq!(m.base, None);
+        assert_eq!(m.component, Some(12));
+        assert!(!m.long);
+    }
+
+    #[test]
     fn durations_follow_go_wrapping() {
         assert_eq!(fix_duration(0, -1), (0, true));
         assert_eq!(fix_duration(1, i64::MAX), (0, true));
