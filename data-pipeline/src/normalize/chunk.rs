@@ -44,15 +44,15 @@ pub(crate) fn normalize_chunk(
     // The first span's `_dd.p.tid` as the other spans see it (after its normalization, which
     // only moves it when an entry before it was removed).
     let first_tid = if first.meta.len() == meta_len {
-        scan.tid
+        first.meta.as_slice().get(scan.tid)
     } else {
         first
             .meta
             .as_slice()
             .iter()
-            .rposition(|(k, _)| k == TRACE_ID_HIGH_KEY)
+            .rfind(|(k, _)| k == TRACE_ID_HIGH_KEY)
     };
-    let first_tid = first_tid.and_then(|i| first.meta.as_slice().get(i).map(|(_, v)| v));
+    let first_tid = first_tid.map(|(_, v)| v);
 
     // Small chunks (the common case) look for duplicate ids in a stack array, no allocation.
     let mut small = [0u64; SMALL_CHUNK];
@@ -67,10 +67,7 @@ pub(crate) fn normalize_chunk(
         let i = j + 1;
         let scan = scan_meta(span.meta.as_slice());
         let foreign = span.trace_id != first.trace_id
-            || match (
-                first_tid,
-                scan.tid.and_then(|t| span.meta.as_slice().get(t)),
-            ) {
+            || match (first_tid, span.meta.as_slice().get(scan.tid)) {
                 (Some(x), Some((_, y))) => x != y,
                 _ => false,
             };

@@ -82,18 +82,22 @@ pub(crate) fn now_ns() -> i64 {
         .unwrap_or(0)
 }
 
-/// Where the meta entries the span rules read are (index of the last occurrence of each key),
-/// from one pass over meta that compares key lengths first (most keys are rejected without
-/// reading their bytes), and whether truncation may have anything to do.
-#[derive(Debug, Default, Clone, Copy)]
+/// Index given by [`MetaScan`] for a key that is absent (`slice::get` of it is `None`).
+pub(crate) const ABSENT: usize = usize::MAX;
+
+/// Where the meta entries the span rules read are (index of the last occurrence of each key, or
+/// [`ABSENT`]: plain integers, fewer registers than `Option`s in the scan loop), from one pass
+/// over meta that compares key lengths first (most keys are rejected without reading their
+/// bytes), and whether truncation may have anything to do.
+#[derive(Debug, Clone, Copy)]
 pub(crate) struct MetaScan {
-    peer: Option<usize>,
-    base: Option<usize>,
-    env: Option<usize>,
-    status: Option<usize>,
-    component: Option<usize>,
+    peer: usize,
+    base: usize,
+    env: usize,
+    status: usize,
+    component: usize,
     /// `_dd.p.tid` (for the chunk's same-trace check).
-    pub tid: Option<usize>,
+    pub tid: usize,
     /// Maybe a meta key longer than [`MAX_META_KEY_LEN`] or value longer than
     /// [`MAX_META_VALUE_LEN`] (never false when there is one).
     long: bool,
@@ -112,7 +116,15 @@ const WANTED_KEY_LENS: u64 = 1 << TAG_ENV.len()
 /// length, then bytes (the side-by-side bench `normalize_spans` showed the `match` on whole
 /// strings, one `memcmp` per key and candidate, as a large part of a valid span's cost).
 pub(crate) fn scan_meta(meta: &[(Str<'_>, Str<'_>)]) -> MetaScan {
-    let mut m = MetaScan::default();
+    let mut m = MetaScan {
+        peer: ABSENT,
+        base: ABSENT,
+        env: ABSENT,
+        status: ABSENT,
+        component: ABSENT,
+        tid: ABSENT,
+        long: false,
+    };
     // OR of all key (value) lengths: at most the limit means no length is over it; over it
     // (rare: some key of 128+ bytes or value of 16384+) lets `truncate_span` decide exactly.
     let (mut keys_or, mut values_or) = (0usize, 0usize);
@@ -126,20 +138,20 @@ pub(crate) fn scan_meta(meta: &[(Str<'_>, Str<'_>)]) -> MetaScan {
             continue;
         }
         match k.len() {
-            3 if k == TAG_ENV.as_bytes() => m.env = Some(i),
+            3 if k == TAG_ENV.as_bytes() => m.env = i,
             9 => {
                 if k == TRACE_ID_HIGH_KEY.as_bytes() {
-                    m.tid = Some(i);
+                    m.tid = i;
                 } else if k == TAG_COMPONENT.as_bytes() {
-                    m.component = Some(i);
+                    m.component = i;
                 }
             }
-            12 if k == TAG_PEER_SERVICE.as_bytes() => m.peer = Some(i),
+            12 if k == TAG_PEER_SERVICE.as_bytes() => m.peer = i,
             16 => {
                 if k == TAG_HTTP_STATUS_CODE.as_bytes() {
-                    m.status = Some(i);
+                    m.status = i;
                 } else if k == TAG_BASE_SERVICE.as_bytes() {
-                    m.base = Some(i);
+                    m.base = i;
                 }
             }
             _ => {}
@@ -260,7 +272,7 @@ pub(crate) fn normalize_scanned(
     }
 
     let entries = span.meta.entries_mut();
-    if let Some((_, value)) = scan.peer.and_then(|i| entries.get_mut(i)) {
+    if let Some((_, value)) = entries.get_mut(scan.peer) {
         fix_peer_service(
             value,
             Reason::PeerServiceTruncate,
@@ -268,7 +280,7 @@ pub(crate) fn normalize_scanned(
             counts,
         );
     }
-    if let Some((_, value)) = scan.base.and_then(|i| entries.get_mut(i)) {
+    if let Some((_, value)) = entries.get_mut(scan.base) {
         fix_peer_service(
             value,
             Reason::BaseServiceTruncate,
@@ -278,7 +290,7 @@ pub(crate) fn normalize_scanned(
     }
 
     if rules.component2name {
-        if let Some((_, c)) = scan.component.and_then(|i| entries.get(i)) {
+        if let Some((_, c)) = entries.get(scan.component) {
             if !c.is_empty() {
                 span.name = c.clone();
             }
@@ -324,12 +336,12 @@ pub(crate) fn normalize_scanned(
     }
 
     let entries = span.meta.entries_mut();
-    if let Some((_, value)) = scan.env.and_then(|i| entries.get_mut(i)) {
+    if let Some((_, value)) = entries.get_mut(scan.env) {
         if !value.is_empty() && !is_normalized_ascii_tag(value.as_bytes(), false) {
             update_str(value, normalize_tag_value);
         }
     }
-    if let Some((_, code)) = scan.status.and_then(|i| entries.get(i)) {
+    if let Some((_, code)) = entries.get(scan.status) {
         if !is_valid_status_code(code) {
             counts.inc(Reason::InvalidHttpStatusCode);
             span.meta.remove(TAG_HTTP_STATUS_CODE);
@@ -441,12 +453,12 @@ mod tests {
             .map(|k| (Cow::Borrowed(*k), Cow::Borrowed("v")))
             .collect();
         let m = scan_meta(&meta);
-        assert_eq!(m.tid, Some(1));
-        assert_eq!(m.env, Some(2));
-        assert_eq!(m.status, Some(6));
-        assert_eq!(m.peer, Some(9));
-        assert_eq!(m.base, None);
-        assert_eq!(m.component, Some(12));
+        assert_eq!(m.tid, 1);
+        assert_eq!(m.env, 2);
+        assert_eq!(m.status, 6);
+        assert_eq!(m.peer, 9);
+        assert_eq!(m.base, ABSENT);
+        assert_eq!(m.component, 12);
         assert!(!m.long);
     }
 
