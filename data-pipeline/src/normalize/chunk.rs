@@ -2,7 +2,7 @@
 //! is empty, when a span cannot be repaired or belongs to another trace; duplicate span ids are
 //! counted but kept).
 
-use super::span::{normalize_span, SpanRules};
+use super::span::{normalize_scanned, scan_meta, SpanRules};
 use super::stats::{NormalizeCounts, Reason};
 use crate::span::{Span, Trace, TRACE_ID_HIGH_KEY};
 use std::collections::HashSet;
@@ -19,36 +19,208 @@ pub fn same_trace_id(a: &Span<'_>, b: &Span<'_>) -> bool {
     }
 }
 
-/// Normalizes every span of `chunk`; `Err(reason)` when the chunk must be dropped.
+/// Chunks up to this many spans look for duplicate ids in a stack array, larger ones in a set.
+const SMALL_CHUNK: usize = 32;
+
+/// Normalizes every span of `chunk`; `Err(reason)` when the chunk must be dropped, else
+/// `Ok(true)` when some span may need truncation (see `normalize_scanned`).
 ///
 /// Same order as the agent, so the counters match too: span by span, the foreign-span check,
-/// then the span rules, then the duplicate-id check.
+/// then the span rules, then the duplicate-id check. One pass over each span's meta serves the
+/// foreign-span check (`_dd.p.tid`) and the span rules.
 pub(crate) fn normalize_chunk(
     chunk: &mut Trace<'_>,
     rules: &SpanRules<'_>,
     counts: &mut NormalizeCounts,
-) -> Result<(), Reason> {
-    if chunk.is_empty() {
+) -> Result<bool, Reason> {
+    let Some((first, rest)) = chunk.split_first_mut() else {
         counts.inc(Reason::EmptyTrace);
         return Err(Reason::EmptyTrace);
+    };
+    let n = rest.len() + 1;
+    let scan = scan_meta(first.meta.as_slice());
+    let meta_len = first.meta.len();
+    let mut may_truncate = normalize_scanned(first, &scan, rules, counts)?;
+    // The first span's `_dd.p.tid` as the other spans see it (after its normalization, which
+    // only moves it when an entry before it was removed).
+    let first_tid = if first.meta.len() == meta_len {
+        first.meta.as_slice().get(scan.tid)
+    } else {
+        first
+            .meta
+            .as_slice()
+            .iter()
+            .rfind(|(k, _)| k == TRACE_ID_HIGH_KEY)
+    };
+    let first_tid = first_tid.map(|(_, v)| v);
+
+    // Small chunks (the common case) look for duplicate ids in a stack array, no allocation.
+    let mut small = [0u64; SMALL_CHUNK];
+    let mut seen: Option<HashSet<u64>> = (n > SMALL_CHUNK).then(|| HashSet::with_capacity(n));
+    match seen.as_mut() {
+        Some(set) => {
+            set.insert(first.span_id);
+        }
+        None => small[0] = first.span_id,
     }
-    let n = chunk.len();
-    // Small chunks (the common case) look for duplicate ids with a scan, no allocation.
-    let mut seen: Option<HashSet<u64>> = (n > 32).then(|| HashSet::with_capacity(n));
-    for i in 0..n {
-        if i > 0 && !same_trace_id(&chunk[i], &chunk[0]) {
+    for (j, span) in rest.iter_mut().enumerate() {
+        let i = j + 1;
+        let scan = scan_meta(span.meta.as_slice());
+        let foreign = span.trace_id != first.trace_id
+            || match (first_tid, span.meta.as_slice().get(scan.tid)) {
+                (Some(x), Some((_, y))) => x != y,
+                _ => false,
+            };
+        if foreign {
             counts.inc(Reason::ForeignSpan);
             return Err(Reason::ForeignSpan);
         }
-        normalize_span(&mut chunk[i], rules, counts)?;
-        let id = chunk[i].span_id;
+        may_truncate |= normalize_scanned(span, &scan, rules, counts)?;
+        let id = span.span_id;
         let dup = match seen.as_mut() {
             Some(set) => !set.insert(id),
-            None => chunk[..i].iter().any(|s| s.span_id == id),
+            None => {
+                let dup = small[..i].contains(&id);
+                small[i] = id;
+                dup
+            }
         };
         if dup {
             counts.inc(Reason::DuplicateSpanId);
         }
     }
-    Ok(())
+    Ok(may_truncate)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{NormalizeConfig, Normalizer, YEAR_2000_NS};
+    use super::*;
+    use std::borrow::Cow;
+
+    fn span(id: u64, meta: &[(&'static str, &'static str)]) -> Span<'static> {
+        let mut s = Span {
+            service: Cow::Borrowed("svc"),
+            name: Cow::Borrowed("op"),
+            resource: Cow::Borrowed("res"),
+            trace_id: 7,
+            span_id: id,
+            start: YEAR_2000_NS + 1,
+            duration: 1,
+            ..Default::default()
+        };
+        for (k, v) in meta {
+            s.meta.push(Cow::Borrowed(*k), Cow::Borrowed(*v));
+        }
+        s
+    }
+
+    fn run(chunk: &mut Trace<'static>) -> (Result<(), String>, NormalizeCounts) {
+        let mut counts = NormalizeCounts::new();
+        let r = Normalizer::default()
+            .normalize_chunk(chunk, &mut counts)
+            .map_err(|e| e.to_string());
+        (r, counts)
+    }
+
+    #[test]
+    fn foreign_span_by_high_trace_id() {
+        let tid = TRACE_ID_HIGH_KEY;
+        // Both carry it and differ: foreign; only one carries it: same trace.
+        let mut c = vec![span(1, &[(tid, "00000000000000aa")]), span(2, &[])];
+        assert!(run(&mut c).0.is_ok());
+        c.push(span(3, &[(tid, "00000000000000bb")]));
+        let (r, counts) = run(&mut c);
+        assert!(r.unwrap_err().contains("foreign_span"));
+        assert_eq!(counts.get(Reason::ForeignSpan), 1);
+        // The first span's invalid status code (before its `_dd.p.tid`) is removed by its
+        // normalization: the comparison still sees its `_dd.p.tid`.
+        let first = span(1, &[("http.status_code", "999"), (tid, "00000000000000aa")]);
+        let mut c = vec![first.clone(), span(2, &[(tid, "00000000000000aa")])];
+        let (r, counts) = run(&mut c);
+        assert!(r.is_ok());
+        assert_eq!(counts.get(Reason::InvalidHttpStatusCode), 1);
+        let mut c = vec![first, span(2, &[(tid, "00000000000000bb")])];
+        assert!(run(&mut c).0.is_err());
+        // The last occurrence of a duplicated key is the one compared.
+        let mut c = vec![
+            span(1, &[(tid, "00000000000000bb"), (tid, "00000000000000aa")]),
+            span(2, &[(tid, "00000000000000aa")]),
+        ];
+        assert!(run(&mut c).0.is_ok());
+        let mut c = vec![span(1, &[]), span(2, &[])];
+        c[1].trace_id = 8;
+        assert!(run(&mut c).0.is_err());
+    }
+
+    #[test]
+    fn component_to_name_with_and_without_trace_id_high() {
+        let n = Normalizer::new(NormalizeConfig {
+            component2name: true,
+            ..Default::default()
+        });
+        let tid = TRACE_ID_HIGH_KEY;
+        for first_meta in [
+            &[(tid, "00000000000000aa"), ("component", "net/http")][..],
+            &[("component", "net/http")][..],
+        ] {
+            let mut c = vec![
+                span(1, first_meta),
+                span(
+                    2,
+                    &[("component", "grpc-client"), (tid, "00000000000000aa")],
+                ),
+                span(3, &[("component", "")]),
+            ];
+            assert!(n
+                .normalize_chunk(&mut c, &mut NormalizeCounts::new())
+                .is_ok());
+            assert_eq!(c[0].name, "net_http");
+            assert_eq!(c[1].name, "grpc_client");
+            assert_eq!(c[2].name, "op");
+        }
+    }
+
+    #[test]
+    fn duplicate_ids_in_small_and_large_chunks() {
+        for n in [3usize, 32, 33, 100] {
+            let mut c: Trace<'static> = (1..=n as u64).map(|i| span(i, &[])).collect();
+            c.push(span(2, &[]));
+            c.push(span(n as u64, &[]));
+            let (r, counts) = run(&mut c);
+            assert!(r.is_ok());
+            assert_eq!(counts.get(Reason::DuplicateSpanId), 2, "n={n}");
+        }
+    }
+
+    #[test]
+    fn truncation_runs_when_any_length_is_over() {
+        let long_value: &'static str = "v".repeat(30_000).leak();
+        let long_key: &'static str = "k".repeat(300).leak();
+        let mut c = vec![span(1, &[]), span(2, &[("a", long_value)])];
+        assert!(run(&mut c).0.is_ok());
+        assert_eq!(c[1].meta.get("a").map(|v| v.len()), Some(25_003));
+        let mut c = vec![span(1, &[]), span(2, &[])];
+        c[1].metrics.push(Cow::Borrowed(long_key), 1.0);
+        assert!(run(&mut c).0.is_ok());
+        assert_eq!(c[1].metrics.as_slice()[0].0.len(), 203);
+        let mut c = vec![span(1, &[])];
+        c[0].resource = Cow::Borrowed(long_value);
+        assert!(run(&mut c).0.is_ok());
+        assert_eq!(c[0].resource.len(), 5000);
+        // Long enough to be looked at (OR of lengths over the limit), short enough to stay.
+        let mut c = vec![span(1, &[("a", &long_value[..20_000]), ("b", "x")])];
+        assert!(run(&mut c).0.is_ok());
+        assert_eq!(c[0].meta.get("a").map(|v| v.len()), Some(20_000));
+        // Off: left alone.
+        let mut c = vec![span(1, &[("a", long_value)])];
+        let n = Normalizer::new(NormalizeConfig {
+            truncate: false,
+            ..Default::default()
+        });
+        assert!(n
+            .normalize_chunk(&mut c, &mut NormalizeCounts::new())
+            .is_ok());
+        assert_eq!(c[0].meta.get("a").map(|v| v.len()), Some(30_000));
+    }
 }

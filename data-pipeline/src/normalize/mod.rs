@@ -151,6 +151,7 @@ impl Normalizer {
         span::SpanRules {
             fallback_service: &self.fallback_service,
             component2name: self.cfg.component2name,
+            max_resource_len: self.cfg.max_resource_len,
         }
     }
 
@@ -163,8 +164,10 @@ impl Normalizer {
         chunk: &mut Trace<'_>,
         counts: &mut NormalizeCounts,
     ) -> Result<()> {
-        chunk::normalize_chunk(chunk, &self.rules(), counts).map_err(dropped)?;
-        if self.cfg.truncate {
+        let may_truncate = chunk::normalize_chunk(chunk, &self.rules(), counts).map_err(dropped)?;
+        // Truncation runs after the chunk rules (as in the agent); the span pass already knows
+        // whether any length is over a limit, so the common chunk skips this loop.
+        if self.cfg.truncate && may_truncate {
             for s in chunk.iter_mut() {
                 truncate_span(s, self.cfg.max_resource_len);
             }

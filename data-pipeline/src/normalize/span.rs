@@ -2,11 +2,12 @@
 
 use super::stats::{NormalizeCounts, Reason};
 use super::strings::{
-    normalize_name, normalize_peer_service, normalize_service, normalize_tag_value, normalize_type,
-    truncate_utf8, PeerServiceIssue,
+    is_normalized_ascii_tag, is_normalized_name, normalize_name, normalize_peer_service,
+    normalize_service, normalize_tag_value, normalize_type, truncate_utf8, PeerServiceIssue,
+    MAX_SERVICE_LEN, MAX_TYPE_LEN,
 };
 use super::update_str;
-use crate::span::Span;
+use crate::span::{Span, Str, TRACE_ID_HIGH_KEY};
 use std::borrow::Cow;
 
 /// Start times before this (2000-01-01T00:00:00Z, in ns) are considered garbage.
@@ -29,10 +30,16 @@ pub(crate) struct SpanRules<'c> {
     pub fallback_service: &'c str,
     /// The agent's `component2name` feature: a non-empty `component` tag replaces the name.
     pub component2name: bool,
+    /// Resource length above which truncation has something to do.
+    pub max_resource_len: usize,
 }
 
 /// True when `code` is a decimal number in 100..=599 (the agent's check for `http.status_code`).
 pub fn is_valid_status_code(code: &str) -> bool {
+    // Fast path: the three digits tracers send.
+    if let [b'1'..=b'5', b'0'..=b'9', b'0'..=b'9'] = code.as_bytes() {
+        return true;
+    }
     // Go's ParseUint: decimal digits only (an optional "+" is not accepted), no overflow.
     if code.is_empty() || !code.bytes().all(|b| b.is_ascii_digit()) {
         return false;
@@ -75,25 +82,98 @@ pub(crate) fn now_ns() -> i64 {
         .unwrap_or(0)
 }
 
-/// Normalizes one span in place (the agent's `normalize`). `Err(reason)` means the span is
-/// unusable and its chunk must be dropped; every fix is counted in `counts`.
-pub(crate) fn normalize_span(
-    span: &mut Span<'_>,
-    rules: &SpanRules<'_>,
-    counts: &mut NormalizeCounts,
-) -> Result<(), Reason> {
-    if span.trace_id == 0 {
-        counts.inc(Reason::TraceIdZero);
-        return Err(Reason::TraceIdZero);
-    }
-    if span.span_id == 0 {
-        counts.inc(Reason::SpanIdZero);
-        return Err(Reason::SpanIdZero);
-    }
+/// Index given by [`MetaScan`] for a key that is absent (`slice::get` of it is `None`).
+pub(crate) const ABSENT: usize = usize::MAX;
 
-    // Service.
+/// Where the meta entries the span rules read are (index of the last occurrence of each key, or
+/// [`ABSENT`]: plain integers, fewer registers than `Option`s in the scan loop), from one pass
+/// over meta that compares key lengths first (most keys are rejected without reading their
+/// bytes), and whether truncation may have anything to do.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct MetaScan {
+    peer: usize,
+    base: usize,
+    env: usize,
+    status: usize,
+    component: usize,
+    /// `_dd.p.tid` (for the chunk's same-trace check).
+    pub tid: usize,
+    /// Maybe a meta key longer than [`MAX_META_KEY_LEN`] or value longer than
+    /// [`MAX_META_VALUE_LEN`] (never false when there is one).
+    long: bool,
+}
+
+/// Bit `n` set: some key [`scan_meta`] looks for is `n` bytes long.
+const WANTED_KEY_LENS: u64 = 1 << TAG_ENV.len()
+    | 1 << TAG_COMPONENT.len()
+    | 1 << TRACE_ID_HIGH_KEY.len()
+    | 1 << TAG_PEER_SERVICE.len()
+    | 1 << TAG_HTTP_STATUS_CODE.len()
+    | 1 << TAG_BASE_SERVICE.len();
+
+/// One pass over `meta` for the keys the span and chunk rules look at (the last occurrence wins,
+/// as in a Go map decoded from the same payload). Hand-written hot path: keys are matched by
+/// length, then bytes (the side-by-side bench `normalize_spans` showed the `match` on whole
+/// strings, one `memcmp` per key and candidate, as a large part of a valid span's cost).
+pub(crate) fn scan_meta(meta: &[(Str<'_>, Str<'_>)]) -> MetaScan {
+    let mut m = MetaScan {
+        peer: ABSENT,
+        base: ABSENT,
+        env: ABSENT,
+        status: ABSENT,
+        component: ABSENT,
+        tid: ABSENT,
+        long: false,
+    };
+    // OR of all key (value) lengths: at most the limit means no length is over it; over it
+    // (rare: some key of 128+ bytes or value of 16384+) lets `truncate_span` decide exactly.
+    let (mut keys_or, mut values_or) = (0usize, 0usize);
+    for (i, (k, v)) in meta.iter().enumerate() {
+        let k = k.as_bytes();
+        keys_or |= k.len();
+        values_or |= v.len();
+        // Most keys have none of the lengths looked for: one test, no jump table (a length of
+        // 64+ may pass here, then matches no arm).
+        if (WANTED_KEY_LENS >> (k.len() & 63)) & 1 == 0 {
+            continue;
+        }
+        match k.len() {
+            3 if k == TAG_ENV.as_bytes() => m.env = i,
+            9 => {
+                if k == TRACE_ID_HIGH_KEY.as_bytes() {
+                    m.tid = i;
+                } else if k == TAG_COMPONENT.as_bytes() {
+                    m.component = i;
+                }
+            }
+            12 if k == TAG_PEER_SERVICE.as_bytes() => m.peer = i,
+            16 => {
+                if k == TAG_HTTP_STATUS_CODE.as_bytes() {
+                    m.status = i;
+                } else if k == TAG_BASE_SERVICE.as_bytes() {
+                    m.base = i;
+                }
+            }
+            _ => {}
+        }
+    }
+    m.long = keys_or > MAX_META_KEY_LEN || values_or > MAX_META_VALUE_LEN;
+    m
+}
+
+/// True when `s` needs no change as a service-like value (service, `peer.service`,
+/// `_dd.base_service`, `env`): non-empty, at most 100 bytes, and already a normalized ASCII tag
+/// value. The common case, checked without allocating or decoding characters.
+#[inline]
+fn is_clean_service(s: &str) -> bool {
+    !s.is_empty() && s.len() <= MAX_SERVICE_LEN && is_normalized_ascii_tag(s.as_bytes(), false)
+}
+
+/// The service rule, for a service that needs a fix (out of line: the common span skips it).
+#[inline(never)]
+fn fix_service(service: &mut Str<'_>, rules: &SpanRules<'_>, counts: &mut NormalizeCounts) {
     let mut reason = None;
-    update_str(&mut span.service, |s| {
+    update_str(service, |s| {
         let (v, r) = normalize_service(s, "");
         reason = r;
         match r {
@@ -106,73 +186,120 @@ pub(crate) fn normalize_span(
     if let Some(r) = reason {
         counts.inc(r);
     }
+}
 
-    // One pass over meta for the tags the rules look at (the last occurrence wins, as in a Go
-    // map decoded from the same payload).
-    let mut idx_peer = None;
-    let mut idx_base = None;
-    let mut idx_env = None;
-    let mut idx_status = None;
-    let mut idx_component = None;
-    for (i, (k, _)) in span.meta.as_slice().iter().enumerate() {
-        match k.as_ref() {
-            TAG_PEER_SERVICE => idx_peer = Some(i),
-            TAG_BASE_SERVICE => idx_base = Some(i),
-            TAG_ENV => idx_env = Some(i),
-            TAG_HTTP_STATUS_CODE => idx_status = Some(i),
-            TAG_COMPONENT => idx_component = Some(i),
-            _ => {}
-        }
-    }
-    let entries = span.meta.entries_mut();
-    for (idx, truncate, invalid) in [
-        (
-            idx_peer,
-            Reason::PeerServiceTruncate,
-            Reason::PeerServiceInvalid,
-        ),
-        (
-            idx_base,
-            Reason::BaseServiceTruncate,
-            Reason::BaseServiceInvalid,
-        ),
-    ] {
-        if let Some(i) = idx {
-            let value = &mut entries[i].1;
-            if value.is_empty() {
-                continue;
-            }
-            let mut issue = None;
-            update_str(value, |v| {
-                let (n, is) = normalize_peer_service(v);
-                issue = is;
-                n
-            });
-            match issue {
-                Some(PeerServiceIssue::TooLong) => counts.inc(truncate),
-                Some(PeerServiceIssue::Invalid) => counts.inc(invalid),
-                None => {}
-            }
-        }
-    }
-
-    if rules.component2name {
-        if let Some(i) = idx_component {
-            if !entries[i].1.is_empty() {
-                span.name = entries[i].1.clone();
-            }
-        }
-    }
-
-    // Operation name.
+/// The operation name rule, for a name that needs a fix (out of line).
+#[inline(never)]
+fn fix_name(name: &mut Str<'_>, counts: &mut NormalizeCounts) {
     let mut reason = None;
-    update_str(&mut span.name, |s| {
+    update_str(name, |s| {
         let (v, r) = normalize_name(s);
         reason = r;
         v
     });
     if let Some(r) = reason {
         counts.inc(r);
+    }
+}
+
+/// The `peer.service` / `_dd.base_service` rule on one value, counted under `truncate` or
+/// `invalid`.
+#[inline(always)]
+fn fix_peer_service(
+    value: &mut Str<'_>,
+    truncate: Reason,
+    invalid: Reason,
+    counts: &mut NormalizeCounts,
+) {
+    if value.is_empty() || is_clean_service(value) {
+        return;
+    }
+    fix_peer_service_slow(value, truncate, invalid, counts);
+}
+
+#[inline(never)]
+fn fix_peer_service_slow(
+    value: &mut Str<'_>,
+    truncate: Reason,
+    invalid: Reason,
+    counts: &mut NormalizeCounts,
+) {
+    let mut issue = None;
+    update_str(value, |v| {
+        let (n, is) = normalize_peer_service(v);
+        issue = is;
+        n
+    });
+    match issue {
+        Some(PeerServiceIssue::TooLong) => counts.inc(truncate),
+        Some(PeerServiceIssue::Invalid) => counts.inc(invalid),
+        None => {}
+    }
+}
+
+/// Normalizes one span in place (the agent's `normalize`). `Err(reason)` means the span is
+/// unusable and its chunk must be dropped; every fix is counted in `counts`.
+pub(crate) fn normalize_span(
+    span: &mut Span<'_>,
+    rules: &SpanRules<'_>,
+    counts: &mut NormalizeCounts,
+) -> Result<(), Reason> {
+    let scan = scan_meta(span.meta.as_slice());
+    normalize_scanned(span, &scan, rules, counts).map(|_| ())
+}
+
+/// [`normalize_span`] with the meta pass done (`scan` must describe `span.meta`). `Ok(true)`
+/// when the span may need truncation ([`truncate_span`] with `max_resource_len` has something to
+/// do): lengths are taken before the fixes, which never lengthen a string, so `false` is exact.
+pub(crate) fn normalize_scanned(
+    span: &mut Span<'_>,
+    scan: &MetaScan,
+    rules: &SpanRules<'_>,
+    counts: &mut NormalizeCounts,
+) -> Result<bool, Reason> {
+    if span.trace_id == 0 {
+        counts.inc(Reason::TraceIdZero);
+        return Err(Reason::TraceIdZero);
+    }
+    if span.span_id == 0 {
+        counts.inc(Reason::SpanIdZero);
+        return Err(Reason::SpanIdZero);
+    }
+
+    // Service.
+    if !is_clean_service(&span.service) {
+        fix_service(&mut span.service, rules, counts);
+    }
+
+    let entries = span.meta.entries_mut();
+    if let Some((_, value)) = entries.get_mut(scan.peer) {
+        fix_peer_service(
+            value,
+            Reason::PeerServiceTruncate,
+            Reason::PeerServiceInvalid,
+            counts,
+        );
+    }
+    if let Some((_, value)) = entries.get_mut(scan.base) {
+        fix_peer_service(
+            value,
+            Reason::BaseServiceTruncate,
+            Reason::BaseServiceInvalid,
+            counts,
+        );
+    }
+
+    if rules.component2name {
+        if let Some((_, c)) = entries.get(scan.component) {
+            if !c.is_empty() {
+                span.name = c.clone();
+            }
+        }
+    }
+
+    // Operation name.
+    if !is_normalized_name(&span.name) {
+        fix_name(&mut span.name, counts);
     }
 
     if span.resource.is_empty() {
@@ -196,25 +323,26 @@ pub(crate) fn normalize_span(
         span.start = start;
     }
 
-    let mut reason = None;
-    update_str(&mut span.r#type, |t| {
-        let (v, r) = normalize_type(t);
-        reason = r;
-        Cow::Borrowed(v)
-    });
-    if let Some(r) = reason {
-        counts.inc(r);
+    if span.r#type.len() > MAX_TYPE_LEN {
+        let mut reason = None;
+        update_str(&mut span.r#type, |t| {
+            let (v, r) = normalize_type(t);
+            reason = r;
+            Cow::Borrowed(v)
+        });
+        if let Some(r) = reason {
+            counts.inc(r);
+        }
     }
 
     let entries = span.meta.entries_mut();
-    if let Some(i) = idx_env {
-        let value = &mut entries[i].1;
-        if !value.is_empty() {
+    if let Some((_, value)) = entries.get_mut(scan.env) {
+        if !value.is_empty() && !is_normalized_ascii_tag(value.as_bytes(), false) {
             update_str(value, normalize_tag_value);
         }
     }
-    if let Some(i) = idx_status {
-        if !is_valid_status_code(&entries[i].1) {
+    if let Some((_, code)) = entries.get(scan.status) {
+        if !is_valid_status_code(code) {
             counts.inc(Reason::InvalidHttpStatusCode);
             span.meta.remove(TAG_HTTP_STATUS_CODE);
         }
@@ -225,7 +353,15 @@ pub(crate) fn normalize_span(
             update_str(name, |n| normalize_name(n).0);
         }
     }
-    Ok(())
+
+    Ok(scan.long
+        || span.resource.len() > rules.max_resource_len
+        || span
+            .metrics
+            .as_slice()
+            .iter()
+            .fold(0, |or, (k, _)| or | k.len())
+            > MAX_META_KEY_LEN)
 }
 
 /// True for structured meta keys (`_dd.*.json`, `_dd.*.msgpack`, `_dd.*.protobuf`), which the
@@ -287,6 +423,43 @@ mod tests {
         assert!(!is_valid_status_code("+200"));
         assert!(!is_valid_status_code("Invalid status code"));
         assert!(!is_valid_status_code("99999999999999999999999"));
+    }
+
+    #[test]
+    fn meta_scan_matches_whole_keys_last_wins() {
+        let keys = [
+            "_dd.p.tie",
+            "_dd.p.tid",
+            "env",
+            "enw",
+            "http.status_cod",
+            "http.status_codf",
+            "http.status_code",
+            "peer.servicf",
+            "peer.service",
+            "peer.service",
+            "_dd.base_servicd",
+            "componenu",
+            "component",
+            "_dd.p.tid_and_more_than_sixty_four_bytes_long_...........................",
+        ];
+        assert_eq!(
+            keys[13].len() & 63,
+            9,
+            "a long key that passes the length filter"
+        );
+        let meta: Vec<(Str<'_>, Str<'_>)> = keys
+            .iter()
+            .map(|k| (Cow::Borrowed(*k), Cow::Borrowed("v")))
+            .collect();
+        let m = scan_meta(&meta);
+        assert_eq!(m.tid, 1);
+        assert_eq!(m.env, 2);
+        assert_eq!(m.status, 6);
+        assert_eq!(m.peer, 9);
+        assert_eq!(m.base, ABSENT);
+        assert_eq!(m.component, 12);
+        assert!(!m.long);
     }
 
     #[test]

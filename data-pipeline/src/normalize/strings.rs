@@ -159,49 +159,202 @@ const fn is_valid_ascii_tag_char(c: u8) -> bool {
     is_valid_ascii_start(c) || c.is_ascii_digit() || c == b'.' || c == b'/' || c == b'-'
 }
 
-/// Lookup table for [`is_valid_ascii_tag_char`]: the fast path checks one table load per byte.
-static TAG_CHAR: [bool; 256] = {
-    let mut t = [false; 256];
+/// Byte classes for the "already normalized" checks (one table load per byte, OR-ed together
+/// without branches; a string needs a second look only when the OR has a flag set).
+const CLASS_INVALID: u8 = 1;
+/// `_`: valid inside tags and names, but not everywhere (see the checks).
+const CLASS_UNDERSCORE: u8 = 2;
+
+/// Tag bytes: 0 for [`is_valid_ascii_tag_char`], [`CLASS_UNDERSCORE`] for `_`, [`CLASS_INVALID`]
+/// otherwise (upper case, other punctuation, any byte of a non-ASCII character).
+static TAG_CLASS: [u8; 256] = {
+    let mut t = [CLASS_INVALID; 256];
     let mut i = 0;
     while i < 256 {
-        t[i] = is_valid_ascii_tag_char(i as u8);
+        if is_valid_ascii_tag_char(i as u8) {
+            t[i] = 0;
+        } else if i as u8 == b'_' {
+            t[i] = CLASS_UNDERSCORE;
+        }
         i += 1;
     }
     t
 };
 
-/// True when `tag` is already in normal form and pure ASCII (the common case).
-fn is_normalized_ascii_tag(tag: &[u8], check_start: bool) -> bool {
-    if tag.is_empty() {
-        return true;
+/// OR of the table classes of every byte. Hand-written hot path (the side-by-side bench
+/// `normalize_spans`: the per-byte state machine it replaces was the largest cost of a valid span):
+/// four independent accumulators let the loads overlap.
+#[inline]
+fn class_or(table: &[u8; 256], s: &[u8]) -> u8 {
+    let mut chunks = s.chunks_exact(4);
+    let (mut a, mut b, mut c, mut d) = (0u8, 0u8, 0u8, 0u8);
+    for q in &mut chunks {
+        a |= table[usize::from(q[0])];
+        b |= table[usize::from(q[1])];
+        c |= table[usize::from(q[2])];
+        d |= table[usize::from(q[3])];
     }
-    if tag.len() > MAX_TAG_LEN {
-        return false;
+    for &x in chunks.remainder() {
+        a |= table[usize::from(x)];
     }
-    let mut i = 0;
-    if check_start {
-        if !is_valid_ascii_start(tag[0]) {
-            return false;
-        }
-        i = 1;
+    a | b | c | d
+}
+
+/// Byte ranges (inclusive) that are valid in a normalized tag, besides `_`.
+const TAG_RANGES: &[(u8, u8)] = &[(b'-', b':'), (b'a', b'z')];
+/// Byte ranges (inclusive) that are valid in a metric name, besides `_`.
+const NAME_RANGES: &[(u8, u8)] = &[(b'.', b'.'), (b'0', b'9'), (b'A', b'Z'), (b'a', b'z')];
+
+/// [`class_or`] with `TAG_CLASS`, 16 bytes at a time where the CPU allows (an invalid byte
+/// gives [`CLASS_INVALID`] alone, which the callers treat as the OR would).
+#[inline]
+fn tag_class(s: &[u8]) -> u8 {
+    #[cfg(target_arch = "x86_64")]
+    if s.len() >= 4 {
+        return sse2::class(s, TAG_RANGES);
     }
-    while i < tag.len() {
-        let b = tag[i];
-        if TAG_CHAR[b as usize] {
-            i += 1;
-            continue;
+    class_or(&TAG_CLASS, s)
+}
+
+/// [`class_or`] with `NAME_CLASS`, 16 bytes at a time where the CPU allows.
+#[inline]
+fn name_class(s: &[u8]) -> u8 {
+    #[cfg(target_arch = "x86_64")]
+    if s.len() >= 4 {
+        return sse2::class(s, NAME_RANGES);
+    }
+    class_or(&NAME_CLASS, s)
+}
+
+/// The byte-class check on 16 bytes at a time with SSE2 (always present on x86_64). Hand-written
+/// hot path: the side-by-side bench `normalize_spans` showed the table loop at about a quarter
+/// of a valid span's instructions, most of it per-string setup on 4-20 byte strings; this checks
+/// a string of up to 16 bytes in one vector.
+#[cfg(target_arch = "x86_64")]
+mod sse2 {
+    use super::{CLASS_INVALID, CLASS_UNDERSCORE};
+    use core::arch::x86_64::{
+        __m128i, _mm_cmpeq_epi8, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8, _mm_set_epi64x,
+        _mm_setzero_si128, _mm_sub_epi8, _mm_subs_epu8,
+    };
+
+    fn u64_at(s: &[u8], i: usize) -> u64 {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(&s[i..i + 8]);
+        u64::from_le_bytes(b)
+    }
+
+    fn u32_at(s: &[u8], i: usize) -> u64 {
+        let mut b = [0u8; 4];
+        b.copy_from_slice(&s[i..i + 4]);
+        u64::from(u32::from_le_bytes(b))
+    }
+
+    /// 16 lanes holding only bytes of `s` (4 to 16 bytes), every byte of `s` in at least one
+    /// lane (overlapping loads): right for "every byte is in the set" and "some byte is `_`".
+    #[inline]
+    #[target_feature(enable = "sse2")]
+    fn lanes(s: &[u8]) -> __m128i {
+        let n = s.len();
+        let (lo, hi) = if n >= 8 {
+            (u64_at(s, 0), u64_at(s, n - 8))
+        } else {
+            let w = u32_at(s, 0) | u32_at(s, n - 4) << 32;
+            (w, w)
+        };
+        _mm_set_epi64x(hi as i64, lo as i64)
+    }
+
+    /// Lanes of `v` in `lo..=hi` set to all ones.
+    #[inline]
+    #[target_feature(enable = "sse2")]
+    fn in_range(v: __m128i, lo: u8, hi: u8) -> __m128i {
+        let t = _mm_sub_epi8(v, _mm_set1_epi8(lo as i8));
+        _mm_cmpeq_epi8(
+            _mm_subs_epu8(t, _mm_set1_epi8((hi - lo) as i8)),
+            _mm_setzero_si128(),
+        )
+    }
+
+    /// (every lane valid or `_`, some lane `_`).
+    #[inline]
+    #[target_feature(enable = "sse2")]
+    fn check(v: __m128i, ranges: &[(u8, u8)]) -> (bool, bool) {
+        let us = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'_' as i8));
+        let mut ok = us;
+        for &(lo, hi) in ranges {
+            ok = _mm_or_si128(ok, in_range(v, lo, hi));
         }
-        if b != b'_' {
-            return false;
+        (_mm_movemask_epi8(ok) == 0xffff, _mm_movemask_epi8(us) != 0)
+    }
+
+    /// What `class_or` returns for `s` (at least 4 bytes) with the table of `ranges` + `_`
+    /// ([`CLASS_INVALID`] alone when some byte is invalid).
+    #[inline]
+    pub(super) fn class(s: &[u8], ranges: &[(u8, u8)]) -> u8 {
+        // SAFETY: SSE2 is part of the x86_64 baseline: every x86_64 CPU has it.
+        unsafe { class_sse2(s, ranges) }
+    }
+
+    #[inline]
+    #[target_feature(enable = "sse2")]
+    fn class_sse2(s: &[u8], ranges: &[(u8, u8)]) -> u8 {
+        let n = s.len();
+        let (mut ok, mut us) = (true, false);
+        if n <= 16 {
+            (ok, us) = check(lanes(s), ranges);
+        } else {
+            let mut i = 0;
+            while ok && i + 16 <= n {
+                let (o, u) = check(lanes(&s[i..i + 16]), ranges);
+                (ok, us) = (o, us | u);
+                i += 16;
+            }
+            if ok && i < n {
+                let (o, u) = check(lanes(&s[n - 16..]), ranges);
+                (ok, us) = (o, us | u);
+            }
         }
-        // An underscore must be followed by a valid non-underscore character.
-        i += 1;
-        if i == tag.len() || !TAG_CHAR[tag[i] as usize] {
-            return false;
+        if !ok {
+            CLASS_INVALID
+        } else if us {
+            CLASS_UNDERSCORE
+        } else {
+            0
         }
-        i += 1;
+    }
+}
+
+/// True when no `_` of `s` is followed by a byte for which `bad_next` holds, and `s` does not end
+/// with `_` when `trailing_ok` is false.
+#[inline(never)]
+fn underscores_ok(s: &[u8], bad_next: impl Fn(u8) -> bool, trailing_ok: bool) -> bool {
+    let mut rest = s;
+    while let Some(p) = rest.iter().position(|&b| b == b'_') {
+        match rest.get(p + 1) {
+            None => return trailing_ok,
+            Some(&n) if bad_next(n) => return false,
+            Some(_) => rest = &rest[p + 1..],
+        }
     }
     true
+}
+
+/// True when `tag` is already in normal form and pure ASCII (the common case): at most
+/// [`MAX_TAG_LEN`] bytes of `[a-z0-9:./_-]`, every `_` followed by another allowed character
+/// (no `__`, no trailing `_`), and with `check_start`, a lower-case letter or `:` first.
+pub(crate) fn is_normalized_ascii_tag(tag: &[u8], check_start: bool) -> bool {
+    let Some(&first) = tag.first() else {
+        return true;
+    };
+    if tag.len() > MAX_TAG_LEN || (check_start && !is_valid_ascii_start(first)) {
+        return false;
+    }
+    match tag_class(tag) {
+        0 => true,
+        CLASS_UNDERSCORE => underscores_ok(tag, |n| n == b'_', false),
+        _ => false,
+    }
 }
 
 fn is_upper(c: char) -> bool {
@@ -241,6 +394,12 @@ fn normalize_tag_impl(v: &str, trim_start: bool) -> Cow<'_, str> {
     if is_normalized_ascii_tag(v.as_bytes(), trim_start) {
         return Cow::Borrowed(v);
     }
+    normalize_tag_slow(v, trim_start)
+}
+
+/// The general tag normalization (any input; the fast check above only recognizes inputs this
+/// returns unchanged).
+fn normalize_tag_slow(v: &str, trim_start: bool) -> Cow<'_, str> {
     if v.is_empty() {
         return Cow::Borrowed("");
     }
@@ -340,46 +499,46 @@ fn owned_utf8(bytes: &[u8]) -> Cow<'static, str> {
 
 // --- operation names --------------------------------------------------------------------------
 
-/// Byte classes of operation names: 0 invalid, 1 ASCII letter or digit, 2 `.`, 3 `_`.
+/// Operation name bytes: 0 for ASCII letters, digits and `.`, [`CLASS_UNDERSCORE`] for `_`,
+/// [`CLASS_INVALID`] otherwise.
 static NAME_CLASS: [u8; 256] = {
-    let mut t = [0u8; 256];
+    let mut t = [CLASS_INVALID; 256];
     let mut i = 0;
     while i < 256 {
         let c = i as u8;
-        t[i] = if c.is_ascii_alphanumeric() {
-            1
-        } else if c == b'.' {
-            2
+        if c.is_ascii_alphanumeric() || c == b'.' {
+            t[i] = 0;
         } else if c == b'_' {
-            3
-        } else {
-            0
-        };
+            t[i] = CLASS_UNDERSCORE;
+        }
         i += 1;
     }
     t
 };
 
 /// True when `name` is already a metric name: an ASCII letter, then letters, digits, `.` and `_`,
-/// no `.` or `_` right after a `_`. Table-driven (the side-by-side bench `normalize_spans`
-/// showed the per-byte branches of the first version at a quarter of the span's cost).
+/// no `.` or `_` right after a `_` (a trailing `_` is allowed here: the caller strips it).
+/// Table-driven, whole string at once (the side-by-side bench `normalize_spans` showed the
+/// per-byte branches of the first version at a quarter of the span's cost).
 fn is_valid_metric_name(name: &[u8]) -> bool {
-    let Some((&first, rest)) = name.split_first() else {
+    let Some(&first) = name.first() else {
         return false;
     };
     if !first.is_ascii_alphabetic() {
         return false;
     }
-    let mut prev_us = false;
-    for &b in rest {
-        match NAME_CLASS[usize::from(b)] {
-            1 => prev_us = false,
-            2 if !prev_us => {}
-            3 if !prev_us => prev_us = true,
-            _ => return false,
-        }
+    match name_class(name) {
+        0 => true,
+        CLASS_UNDERSCORE => underscores_ok(name, |n| n == b'_' || n == b'.', true),
+        _ => false,
     }
-    true
+}
+
+/// True when [`normalize_name`] leaves `name` as it is, checked without per-character work:
+/// at most [`MAX_NAME_LEN`] bytes, already a metric name, no trailing `_`.
+#[inline]
+pub(crate) fn is_normalized_name(name: &str) -> bool {
+    name.len() <= MAX_NAME_LEN && !name.ends_with('_') && is_valid_metric_name(name.as_bytes())
 }
 
 /// Reduces `name` (at most [`MAX_NAME_LEN`] bytes) to a metric-name form; `None` when it has no
@@ -395,6 +554,12 @@ fn metric_name(name: &str) -> Option<Cow<'_, str>> {
         let rest = rest.strip_suffix('_').unwrap_or(rest);
         return Some(Cow::Borrowed(rest));
     }
+    Some(metric_name_slow(rest))
+}
+
+/// The general metric-name reduction of `rest` (starts with an ASCII letter; the fast check
+/// above only recognizes inputs this returns unchanged, but for a trailing `_`).
+fn metric_name_slow(rest: &str) -> Cow<'_, str> {
     let mut res: Vec<u8> = Vec::with_capacity(rest.len());
     for &c in rest.as_bytes() {
         // The first byte is a letter, so `res` is never empty when a '.' or other byte comes.
@@ -416,7 +581,7 @@ fn metric_name(name: &str) -> Option<Cow<'_, str>> {
     if res.last() == Some(&b'_') {
         res.pop();
     }
-    Some(owned_utf8(&res))
+    owned_utf8(&res)
 }
 
 #[cfg(test)]
@@ -457,6 +622,120 @@ mod tests {
         assert_eq!(normalize_name("bad-name").0, "bad_name");
         assert_eq!(normalize_name("/").0, DEFAULT_SPAN_NAME);
         assert_eq!(normalize_name("a..b__c._d").0, "a..b_c.d");
+    }
+
+    /// Every string of up to `len` characters over `alphabet`.
+    fn strings(alphabet: &[&str], len: usize) -> Vec<String> {
+        let mut all = vec![String::new()];
+        let mut last = vec![String::new()];
+        for _ in 0..len {
+            let mut next = Vec::new();
+            for s in &last {
+                for c in alphabet {
+                    next.push(format!("{s}{c}"));
+                }
+            }
+            all.extend(next.iter().cloned());
+            last = next;
+        }
+        all
+    }
+
+    #[test]
+    fn fast_checks_agree_with_the_general_rules() {
+        let alphabet = ["a", "Z", "_", ".", "-", "1", ":", "/", " ", "é", "#"];
+        let mut fast_hits = 0;
+        for s in strings(&alphabet, 4) {
+            for trim in [true, false] {
+                let slow = normalize_tag_slow(&s, trim);
+                if is_normalized_ascii_tag(s.as_bytes(), trim) {
+                    fast_hits += 1;
+                    assert_eq!(slow, s, "tag {s:?} trim {trim}");
+                } else if s.is_ascii() {
+                    assert_ne!(slow, s, "tag {s:?} trim {trim}: missed by the fast check");
+                }
+            }
+            // The name check is the agent's own validity rule (not "the reduction changes
+            // nothing": `a._a` is valid as it is); the byte-at-a-time form it replaced:
+            let reference = |b: &[u8]| {
+                let Some((&first, rest)) = b.split_first() else {
+                    return false;
+                };
+                let mut prev_us = false;
+                first.is_ascii_alphabetic()
+                    && rest.iter().all(|&c| {
+                        let ok =
+                            c.is_ascii_alphanumeric() || ((c == b'.' || c == b'_') && !prev_us);
+                        prev_us = c == b'_';
+                        ok
+                    })
+            };
+            assert_eq!(
+                is_valid_metric_name(s.as_bytes()),
+                reference(s.as_bytes()),
+                "{s:?}"
+            );
+            fast_hits += usize::from(is_valid_metric_name(s.as_bytes()));
+        }
+        assert!(fast_hits > 1000, "{fast_hits}");
+        // Lengths around the limits and every block size of the byte loop.
+        for n in [1, 3, 4, 5, 7, 8, 9, 199, 200, 201] {
+            let s = "ab_c".repeat(n).chars().take(n).collect::<String>();
+            for trim in [true, false] {
+                let fast = is_normalized_ascii_tag(s.as_bytes(), trim);
+                assert_eq!(fast, normalize_tag_slow(&s, trim) == s, "{s:?}");
+            }
+            let upper = format!("{}A", &s[..n - 1]);
+            assert!(!is_normalized_ascii_tag(upper.as_bytes(), false));
+        }
+    }
+
+    #[test]
+    fn vector_class_matches_the_tables() {
+        // Range edges of both classes, `_`, non-ASCII and control bytes.
+        let edge = [
+            0x00u8, 0x2c, 0x2d, 0x2e, 0x2f, 0x30, 0x39, 0x3a, 0x3b, 0x40, 0x41, 0x5a, 0x5b, 0x5e,
+            0x5f, 0x60, 0x61, 0x7a, 0x7b, 0x7f, 0x80, 0xc3, 0xff,
+        ];
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for len in 0..=50usize {
+            for round in 0..400 {
+                // Mostly valid bytes with a few edge bytes, so every outcome shows up.
+                let mut s: Vec<u8> = (0..len)
+                    .map(|_| b"ab.-:09_zZ"[next() as usize % 10])
+                    .collect();
+                for _ in 0..(round % 3) {
+                    if len > 0 {
+                        let i = next() as usize % len;
+                        s[i] = edge[next() as usize % edge.len()];
+                    }
+                }
+                // An invalid byte decides alone (the vector check stops there).
+                let norm = |c: u8| {
+                    if c & CLASS_INVALID != 0 {
+                        CLASS_INVALID
+                    } else {
+                        c
+                    }
+                };
+                assert_eq!(
+                    norm(tag_class(&s)),
+                    norm(class_or(&TAG_CLASS, &s)),
+                    "tag {s:?}"
+                );
+                assert_eq!(
+                    norm(name_class(&s)),
+                    norm(class_or(&NAME_CLASS, &s)),
+                    "name {s:?}"
+                );
+            }
+        }
     }
 
     #[test]
