@@ -387,7 +387,9 @@ impl Obfuscator {
             // order does not change the result; profiled: the key test was ~9% of a span's
             // obfuscation).
             for (k, v) in span.meta.entries_mut().iter_mut() {
-                if is_card_number(v, cc.luhn) && credit_cards::should_check_key(k, &cc.keep_values)
+                if may_be_card_number(v)
+                    && is_card_number(v, cc.luhn)
+                    && credit_cards::should_check_key(k, &cc.keep_values)
                 {
                     *v = Cow::Borrowed("?");
                 }
@@ -457,16 +459,14 @@ impl Obfuscator {
     }
 
     fn obfuscate_sql_span(&self, span: &mut Span<'_>) {
-        let dbms = span
-            .meta
-            .get(TAG_DBMS)
-            .map(|d| d.to_string())
-            .unwrap_or_default();
+        // The resource and `db.type` are taken or cloned as they are (borrowed from the payload:
+        // no copy), not copied into new strings.
+        let dbms = span.meta.get(TAG_DBMS).cloned().unwrap_or_default();
         if span.resource.is_empty() {
             self.obfuscate_sql_attributes(span, &dbms, "", "");
             return;
         }
-        let raw = span.resource.to_string();
+        let raw = std::mem::take(&mut span.resource);
         match self.obfuscate_sql(&raw, &dbms) {
             Err(e) => {
                 log::debug!("error parsing SQL query: {e}");
@@ -474,8 +474,8 @@ impl Obfuscator {
                 self.obfuscate_sql_attributes(span, &dbms, &raw, TEXT_NON_PARSABLE);
             }
             Ok(o) => {
-                span.resource = Cow::Owned(o.query.clone());
                 self.obfuscate_sql_attributes(span, &dbms, &raw, &o.query);
+                span.resource = Cow::Owned(o.query);
                 if !o.tables_csv.is_empty() {
                     span.meta.insert(TAG_SQL_TABLES, Cow::Owned(o.tables_csv));
                 }
@@ -483,6 +483,11 @@ impl Obfuscator {
         }
     }
 
+    /// The query tags of a SQL span: each one (its last occurrence, what a lookup sees) is
+    /// obfuscated in the order `sql.query`, `db.statement`, `db.query.text` (the order matters:
+    /// the SQL engine's escape state carries from query to query), reusing the resource's result
+    /// when it holds the same query; an empty `sql.query` is dropped. One pass over meta finds
+    /// the three instead of a lookup and a replace per tag.
     fn obfuscate_sql_attributes(
         &self,
         span: &mut Span<'_>,
@@ -490,15 +495,26 @@ impl Obfuscator {
         raw: &str,
         obfuscated: &str,
     ) {
-        for key in [TAG_SQL_QUERY, TAG_DB_STATEMENT, TAG_DB_QUERY_TEXT] {
-            let Some(v) = span.meta.get(key) else {
+        const KEYS: [&str; 3] = [TAG_SQL_QUERY, TAG_DB_STATEMENT, TAG_DB_QUERY_TEXT];
+        let mut at = [None::<usize>; 3];
+        for (i, (k, _)) in span.meta.as_slice().iter().enumerate() {
+            match k.as_ref() {
+                TAG_SQL_QUERY => at[0] = Some(i),
+                TAG_DB_STATEMENT => at[1] = Some(i),
+                TAG_DB_QUERY_TEXT => at[2] = Some(i),
+                _ => {}
+            }
+        }
+        let mut drop_sql_query = false;
+        let entries = span.meta.entries_mut();
+        for (slot, key) in at.into_iter().zip(KEYS) {
+            let Some(i) = slot else {
                 continue;
             };
+            let v = &entries[i].1;
             if v.is_empty() {
-                if key == TAG_SQL_QUERY {
-                    // An empty sql.query carries no query: dropped, as the agent does.
-                    span.meta.remove(key);
-                }
+                // An empty sql.query carries no query: dropped, as the agent does.
+                drop_sql_query |= key == TAG_SQL_QUERY;
                 continue;
             }
             let new = if v.as_ref() == raw {
@@ -509,7 +525,10 @@ impl Obfuscator {
                     Err(_) => TEXT_NON_PARSABLE.to_owned(),
                 }
             };
-            span.meta.insert(key, Cow::Owned(new));
+            entries[i].1 = Cow::Owned(new);
+        }
+        if drop_sql_query {
+            span.meta.remove(TAG_SQL_QUERY);
         }
     }
 
@@ -526,6 +545,16 @@ impl Obfuscator {
             replace_tags(chunk, &self.cfg.replace_tags);
         }
     }
+}
+
+/// The first test of [`is_card_number`] (a card number has at least 12 bytes and starts with a
+/// digit, a space or a dash), inlined into the loop over the tags: almost every value fails it,
+/// and the call it saves was most of the credit card check's cost (callgrind, bench
+/// `send_processed_v04.realistic`: 3.4M -> 0.6M instructions per payload in `is_card_number`).
+#[inline(always)]
+fn may_be_card_number(v: &str) -> bool {
+    let b = v.as_bytes();
+    b.len() >= 12 && matches!(b[0], b'0'..=b'9' | b' ' | b'-')
 }
 
 /// Credit-card check of one span event attribute (strings, ints and doubles as the agent
