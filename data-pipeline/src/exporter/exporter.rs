@@ -998,7 +998,8 @@ mod tests {
     fn chunk_by_chunk_equals_whole_payload_processing() {
         use crate::exporter::CreditCardMode;
         let traces = processing_payload();
-        let builders: Vec<(&str, fn() -> super::super::ExporterBuilder)> = vec![
+        type MakeBuilder = fn() -> super::super::ExporterBuilder;
+        let builders: Vec<(&str, MakeBuilder)> = vec![
             ("both", || {
                 let mut b = super::super::ExporterBuilder::new();
                 b.normalize(true).obfuscate(true);
