@@ -38,6 +38,9 @@ impl<'a> V04Stream<'a> {
             return Ok(false);
         }
         self.left -= 1;
+        // The previous trace is freed first, so that its memory (still in cache) is what the
+        // allocator hands out for this one.
+        *trace = Vec::new();
         *trace = v04::decode_trace(&mut self.r)?;
         Ok(true)
     }
