@@ -16,10 +16,10 @@ pub fn encode(traces: &[Trace<'_>], out: &mut Vec<u8>) -> Result<()> {
     out.reserve(super::initial_capacity(traces, 512));
     wire::array_len(out, traces.len())?;
     for trace in traces {
-        wire::array_len(out, trace.len())?;
-        for span in trace {
-            encode_span(span, out)?;
-        }
+        // Through `encode_trace` (its other caller is the exporter's chunk-by-chunk path), so
+        // that `encode_span` keeps one caller: with two, it was compiled differently and this
+        // encoder took 1.8% more instructions (callgrind, bench payload).
+        encode_trace(trace, out)?;
     }
     Ok(())
 }
