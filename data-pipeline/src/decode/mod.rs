@@ -28,6 +28,7 @@ use crate::error::Result;
 use crate::span::Traces;
 
 mod reader;
+pub(crate) mod stream;
 pub mod v04;
 pub mod v05;
 mod validate;

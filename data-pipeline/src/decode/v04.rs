@@ -34,7 +34,8 @@ pub fn count_traces(bytes: &[u8]) -> Result<usize> {
     Reader::new(bytes).array_len("payload (array of traces)")
 }
 
-fn decode_trace<'a>(r: &mut Reader<'a>) -> Result<Trace<'a>> {
+/// Decodes one trace (also for [`super::stream`]).
+pub(crate) fn decode_trace<'a>(r: &mut Reader<'a>) -> Result<Trace<'a>> {
     let n = r.array_len("trace (array of spans)")?;
     let mut trace = Vec::with_capacity(presize(n, r.remaining(), MIN_SPAN_BYTES));
     for _ in 0..n {

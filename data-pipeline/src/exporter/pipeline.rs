@@ -22,7 +22,7 @@
 
 use crate::normalize::{NormalizeConfig, NormalizeCounts, Normalizer};
 use crate::obfuscate::{rules_from_json, ObfuscationConfig, Obfuscator};
-use crate::span::Traces;
+use crate::span::{Trace, Traces};
 use crate::{Error, Result};
 use std::sync::Mutex;
 
@@ -134,25 +134,35 @@ impl Pipeline {
             return;
         }
         let mut counts = NormalizeCounts::new();
+        // Chunk by chunk (normalization then obfuscation of one chunk before the next): the
+        // same results as stage by stage over the payload (the stages look at one chunk at a
+        // time and SQL still sees the queries in payload order), with the chunk in cache.
+        traces.retain_mut(|chunk| self.process_chunk(chunk, &mut counts));
+        self.merge_counts(&counts);
+    }
+
+    /// Normalizes and obfuscates one chunk in place; false when the normalizer rejects it (the
+    /// reason counted in `counts`, to be handed to [`Pipeline::merge_counts`]).
+    pub fn process_chunk(&self, chunk: &mut Trace<'_>, counts: &mut NormalizeCounts) -> bool {
         if let Some(n) = &self.normalizer {
-            traces.retain_mut(|chunk| match n.normalize_chunk(chunk, &mut counts) {
-                Ok(()) => true,
-                Err(e) => {
-                    log::debug!("{e}");
-                    false
-                }
-            });
-        }
-        if let Some(o) = &self.obfuscator {
-            for chunk in traces.iter_mut() {
-                o.obfuscate_chunk(chunk);
+            if let Err(e) = n.normalize_chunk(chunk, counts) {
+                log::debug!("{e}");
+                return false;
             }
         }
+        if let Some(o) = &self.obfuscator {
+            o.obfuscate_chunk(chunk);
+        }
+        true
+    }
+
+    /// Adds what [`Pipeline::process_chunk`] counted to [`Pipeline::normalize_counts`].
+    pub fn merge_counts(&self, counts: &NormalizeCounts) {
         if counts.total() > 0 {
             self.counts
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
-                .merge(&counts);
+                .merge(counts);
         }
     }
 
@@ -227,6 +237,47 @@ mod tests {
         assert_eq!(c.get(Reason::ServiceEmpty), 1);
         p.process(&mut vec![vec![]]);
         assert_eq!(p.normalize_counts().get(Reason::EmptyTrace), 2);
+    }
+
+    /// Chunk by chunk (normalize then obfuscate each chunk) gives what stage by stage over the
+    /// payload (every chunk normalized, then every chunk obfuscated) gave.
+    #[test]
+    fn chunk_by_chunk_equals_stage_by_stage() {
+        let mut traces = crate::decode::gen::realistic_traces(3, 20, 6);
+        let mut rng = crate::decode::gen::Rng::new(9);
+        for _ in 0..20 {
+            traces.extend(crate::decode::gen::arbitrary_traces(&mut rng));
+        }
+        for span in traces.iter_mut().flatten() {
+            span.start = span.start.max(1_000_000_000_000_000_000);
+        }
+        let mut sql = vec![
+            span(5, 5, "sql", "SELECT 'a\\'b' FROM t"),
+            span(5, 6, "sql", "SELECT 1"),
+        ];
+        sql[1]
+            .meta
+            .push("db.statement", Cow::Borrowed("SELECT 'x' FROM \"t"));
+        traces.push(sql);
+        for (n, o) in [(true, true), (true, false), (false, true)] {
+            let p = Pipeline::new(&cfg(Some(n), Some(o)), "go", false).unwrap();
+            let mut got = traces.clone();
+            p.process(&mut got);
+            let q = Pipeline::new(&cfg(Some(n), Some(o)), "go", false).unwrap();
+            let mut want = traces.clone();
+            let mut counts = NormalizeCounts::new();
+            if let Some(norm) = &q.normalizer {
+                want.retain_mut(|c| norm.normalize_chunk(c, &mut counts).is_ok());
+            }
+            if let Some(obf) = &q.obfuscator {
+                for c in want.iter_mut() {
+                    obf.obfuscate_chunk(c);
+                }
+            }
+            q.merge_counts(&counts);
+            assert_eq!(got, want, "{n} {o}");
+            assert_eq!(p.normalize_counts(), q.normalize_counts(), "{n} {o}");
+        }
     }
 
     #[test]

