@@ -1999,6 +1999,17 @@ struct dp_error *dp_exporter_builder_set_obfuscation_sql_table_names(struct dp_e
                                                                      bool enabled);
 
 /**
+ * Keep SQL obfuscation results by query text (bounded at 4 MB, then emptied), as the agent's
+ * obfuscation cache. Results are identical either way. Default true.
+ *
+ * # Safety
+ * `builder` is NULL or a live builder.
+ */
+DP_MUST_USE
+struct dp_error *dp_exporter_builder_set_obfuscation_sql_cache(struct dp_exporter_builder *builder,
+                                                               bool enabled);
+
+/**
  * Obfuscate `redis.raw_command` (Redis resources are quantized regardless). Default true.
  *
  * # Safety

@@ -162,6 +162,21 @@ pub unsafe extern "C" fn dp_exporter_builder_set_obfuscation_sql_table_names(
     boundary! { unsafe { with_builder(builder, |b| { b.obfuscation_sql_table_names(enabled); Ok(()) }) } }
 }
 
+/// Keep SQL obfuscation results by query text (bounded at 4 MB, then emptied), as the agent's
+/// obfuscation cache. Results are identical either way. Default true.
+///
+/// # Safety
+/// `builder` is NULL or a live builder.
+#[no_mangle]
+#[must_use]
+pub unsafe extern "C" fn dp_exporter_builder_set_obfuscation_sql_cache(
+    builder: *mut dp_exporter_builder,
+    enabled: bool,
+) -> *mut dp_error {
+    // SAFETY: forwarded contract.
+    boundary! { unsafe { with_builder(builder, |b| { b.obfuscation_sql_cache(enabled); Ok(()) }) } }
+}
+
 /// Obfuscate `redis.raw_command` (Redis resources are quantized regardless). Default true.
 ///
 /// # Safety

@@ -525,6 +525,7 @@ _PROCESSING_BOOL_OPTIONS = [
     "obfuscation_sql_keep_alias",
     "obfuscation_sql_dollar_quoted_func",
     "obfuscation_sql_table_names",
+    "obfuscation_sql_cache",
     "obfuscation_redis",
     "obfuscation_redis_remove_all_args",
     "obfuscation_valkey",

@@ -309,6 +309,7 @@ PROCESSING_OPTIONS: Dict[str, Tuple[Any, Any, str]] = dict(
         _option("obfuscation_sql_keep_alias", _flag, "Keep SQL 'AS alias'."),
         _option("obfuscation_sql_dollar_quoted_func", _flag, "Obfuscate $func$ bodies as SQL."),
         _option("obfuscation_sql_table_names", _flag, "Add sql.tables to SQL spans."),
+        _option("obfuscation_sql_cache", _flag, "Keep SQL results by query text, bounded at 4 MB (default True)."),
         _option("obfuscation_redis", _flag, "Obfuscate redis.raw_command (default True)."),
         _option("obfuscation_redis_remove_all_args", _flag, "Replace every Redis argument with '?'."),
         _option("obfuscation_valkey", _flag, "Obfuscate valkey.raw_command (default True)."),

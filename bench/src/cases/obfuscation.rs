@@ -123,7 +123,9 @@ mod ours {
         }))
     }
 
-    /// `Exporter::send` v0.4 -> v0.4 with normalization and obfuscation on (agent defaults).
+    /// `Exporter::send` v0.4 -> v0.4 with normalization and obfuscation on (agent defaults), the
+    /// SQL result cache off: the harness sends the same payload again and again, so with the
+    /// cache every query after the first send would be a hit, which real traffic does not give.
     pub fn send_processed<'a>(input: &Input<'a>) -> Result<Iter<'a>, String> {
         let url = input.sink_url.ok_or("send cases need a sink")?;
         let ex = Exporter::builder()
@@ -137,6 +139,7 @@ mod ours {
             .hostname("bench-host")
             .normalize(true)
             .obfuscate(true)
+            .obfuscation_sql_cache(false)
             .build()
             .map_err(|e| e.to_string())?;
         let data = input.data;

@@ -238,6 +238,10 @@ options! {
     /// Add the `sql.tables` tag with the tables a query reads or writes (the agent's
     /// `table_names` feature). Default off.
     obfuscation_sql_table_names(enabled: bool) => |c| c.processing.obfuscation.sql.table_names = enabled;
+    /// Keep SQL obfuscation results by query text (bounded at 4 MB, then emptied), as the
+    /// agent's obfuscation cache: tracers send the same queries over and over. Results are
+    /// identical either way. Default on.
+    obfuscation_sql_cache(enabled: bool) => |c| c.processing.obfuscation.sql_cache = enabled;
     /// Obfuscate `redis.raw_command` (the resource of Redis spans is quantized anyway). Default on.
     obfuscation_redis(enabled: bool) => |c| c.processing.obfuscation.redis.enabled = enabled;
     /// Replace every Redis argument with `?`, not only the sensitive ones. Default off.
@@ -446,6 +450,7 @@ mod tests {
             "obfuscation_sql_keep_alias",
             "obfuscation_sql_dollar_quoted_func",
             "obfuscation_sql_table_names",
+            "obfuscation_sql_cache",
             "obfuscation_redis",
             "obfuscation_redis_remove_all_args",
             "obfuscation_valkey",

@@ -179,6 +179,10 @@ pub struct ObfuscationConfig {
     pub truncate: bool,
     /// Maximum resource length for truncation.
     pub max_resource_len: usize,
+    /// Keep the built-in SQL engine's results by query (see [`SqlCache`]; the agent's
+    /// obfuscation cache). Results are identical with or without it; it trades up to 4 MB of
+    /// memory for not obfuscating a query text seen before. Default on.
+    pub sql_cache: bool,
 }
 
 impl Default for ObfuscationConfig {
@@ -213,6 +217,7 @@ impl Default for ObfuscationConfig {
             sql: SqlSettings::default(),
             truncate: false,
             max_resource_len: MAX_RESOURCE_LEN,
+            sql_cache: true,
         }
     }
 }
@@ -243,6 +248,7 @@ impl ObfuscationConfig {
             sql: SqlSettings::default(),
             truncate: false,
             max_resource_len: MAX_RESOURCE_LEN,
+            sql_cache: true,
         }
     }
 }
@@ -403,7 +409,8 @@ impl Obfuscator {
             None => {
                 // Only queries without a backslash are cached: the engine's adaptive escape
                 // state changes how a backslash reads, and nothing else (see `SqlCache`).
-                let cacheable = memchr::memchr(b'\\', query.as_bytes()).is_none();
+                let cacheable =
+                    self.cfg.sql_cache && memchr::memchr(b'\\', query.as_bytes()).is_none();
                 if cacheable {
                     if let Some(hit) = self.sql_cache.get(query, dbms) {
                         return hit;
@@ -762,5 +769,19 @@ mod tests {
         // A clone shares the cache.
         let c = o.clone();
         assert!(Arc::ptr_eq(&c.sql_cache, &o.sql_cache));
+    }
+
+    #[test]
+    fn sql_cache_can_be_turned_off() {
+        let o = Obfuscator::new(ObfuscationConfig {
+            sql_cache: false,
+            ..ObfuscationConfig::default()
+        })
+        .unwrap();
+        let q = "SELECT * FROM users WHERE id = 42";
+        let first = o.obfuscate_sql(q, "").unwrap();
+        assert_eq!(o.obfuscate_sql(q, "").unwrap(), first);
+        assert_eq!(first.query, "SELECT * FROM users WHERE id = ?");
+        assert_eq!(o.sql_cache.lock().table.len(), 0);
     }
 }
