@@ -293,7 +293,7 @@ fn parent_main(args: &[String]) -> i32 {
     };
     let all = cases::all();
     if flag(args, "--list") || flag(args, "--help") || flag(args, "-h") {
-        println!("usage: bench [--only NAME[,NAME..]] [--quick] [--rounds N] [--budget-ms MS] [--warmup-ms MS] [--malloc-default] [--out FILE] [--write-payloads DIR]");
+        println!("usage: bench [--only NAME[,NAME..]] [--quick] [--rounds N] [--budget-ms MS] [--warmup-ms MS] [--malloc-default] [--out FILE] [--write-payloads DIR] [--serve-sink SECS]");
         println!("NAME matches a case name or any part of it. Cases:");
         for c in &all {
             println!(
@@ -321,6 +321,21 @@ fn parent_main(args: &[String]) -> i32 {
         return 2;
     }
 
+    if let Some(secs) = arg(args, "--serve-sink") {
+        // For measuring one child by hand (callgrind): the sink alone, for SECS seconds.
+        let secs = secs.parse().unwrap_or(600);
+        return match sink::Sink::start() {
+            Ok(s) => {
+                println!("{}", s.url());
+                std::thread::sleep(Duration::from_secs(secs));
+                0
+            }
+            Err(e) => {
+                eprintln!("sink: {e}");
+                1
+            }
+        };
+    }
     if let Some(dir) = arg(args, "--write-payloads") {
         // For profiling one side by hand: `bench --write-payloads D`, then
         // `valgrind --tool=callgrind bench --side ours --case NAME --dir D --budget-ms 1 --warmup-ms 0`.
