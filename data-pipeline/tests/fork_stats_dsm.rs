@@ -184,7 +184,9 @@ fn field<'v>(m: &'v Value, k: &str) -> Option<&'v Value> {
 }
 
 fn array<'v>(m: &'v Value, k: &str) -> &'v [Value] {
-    field(m, k).and_then(Value::as_array).map_or(&[], Vec::as_slice)
+    field(m, k)
+        .and_then(Value::as_array)
+        .map_or(&[], Vec::as_slice)
 }
 
 /// Hits per resource over every `/v0.6/stats` body of the session.
@@ -308,7 +310,11 @@ fn round(agent: &TestAgent, round: u64) {
     for k in 0..FORKS {
         let name = format!("child-{round}-{k}");
         assert_eq!(hits.get(&name).copied(), Some(CHILD_N), "{name}: {hits:?}");
-        assert_eq!(points.get(&name).copied(), Some(CHILD_N), "{name}: {points:?}");
+        assert_eq!(
+            points.get(&name).copied(),
+            Some(CHILD_N),
+            "{name}: {points:?}"
+        );
     }
     assert_eq!(hits.len() as u64, FORKS + 1, "{hits:?}");
     assert_eq!(points.len() as u64, FORKS + 1, "{points:?}");

@@ -165,9 +165,7 @@ mod theirs_side {
             .set_input_format(TraceExporterInputFormat::V04)
             .set_output_format(TraceExporterOutputFormat::V04)
             .set_shared_runtime(rt.clone());
-        let ex = b
-            .build::<NativeCapabilities>()
-            .map_err(|e| e.to_string())?;
+        let ex = b.build::<NativeCapabilities>().map_err(|e| e.to_string())?;
         let cfg = TraceBufferConfig::new()
             .flush_threshold_bytes(BATCH_BYTES)
             .max_buffered_bytes(CAP_BYTES)
