@@ -272,8 +272,11 @@ static void threads(void) {
   dp_data_streams_free(ds);
 }
 
-/* A child forked while data streams (with a background thread) exist can still checkpoint, and
- * start and free its own. */
+/* A child forked while data streams (with a background thread) exist can still checkpoint: its
+ * first call builds the child's own state (aggregator, client, flush thread), with counters that
+ * start at zero (the parent's checkpoint is not the child's to send). It can free the inherited
+ * data streams (its own state is shut down; the parent's is left alone) and start and free its
+ * own. */
 static void fork_child(void) {
   dp_data_streams_builder *b = dp_data_streams_builder_new();
   CHECK_OK(dp_data_streams_builder_set_url(b, DP_STR("unix:///nonexistent/dp-c-test.sock")));
@@ -291,15 +294,19 @@ static void fork_child(void) {
     int code = err == NULL && dp_pathway_context_hash(next) != 0 ? 0 : 3;
     dp_error_free(err);
     dp_pathway_context_free(next);
+    /* Fresh counters: the parent's checkpoint is not counted (nor sent) by the child. */
+    if (dp_data_streams_stat(ds, DP_DATA_STREAMS_STAT_CHECKPOINTS) != 1) code = 5;
+    /* Bounded: shuts the child's own state down (its flush thread included). */
+    dp_data_streams_free(ds);
     dp_data_streams *mine = standalone("unix:///nonexistent/dp-c-test.sock");
     err = dp_data_streams_set_checkpoint(mine, ctx, tags, 1, 1, &next);
     code = err == NULL ? code : 4;
     dp_error_free(err);
     dp_pathway_context_free(next);
     dp_data_streams_free(mine);
-    /* The child holds the parent's data streams, whose background thread does not exist here,
-     * so it cannot tear them down: end through exec so that valgrind does not report that
-     * inherited memory as leaked. The exit status carries the result. */
+    /* The parent's state is left alone in the child (its thread does not exist here): end
+     * through exec so that valgrind does not report that inherited memory as leaked. The exit
+     * status carries the result. */
     if (code == 0) {
       execl("/bin/true", "true", (char *)NULL);
     } else {

@@ -7,6 +7,7 @@
 use crate::payloads::{Shape, Wire};
 use crate::{ours, theirs};
 
+mod background;
 mod normalization;
 mod obfuscation;
 mod stats;
@@ -18,6 +19,7 @@ fn groups() -> impl Iterator<Item = &'static Group> {
         .chain(obfuscation::GROUPS)
         .chain(normalization::GROUPS)
         .chain(stats::GROUPS)
+        .chain(background::GROUPS)
 }
 
 /// What a side function receives.
@@ -192,6 +194,12 @@ pub const GROUPS: &[Group] = &[
         target: None,
     },
 ];
+
+/// Whether a group batches several iterations' traces per request (the background exporters):
+/// the sink check then counts traces delivered, not requests.
+pub fn batched(group: &str) -> bool {
+    background::batched(group)
+}
 
 /// What a group measures.
 pub fn describe_group(group: &str) -> &'static str {

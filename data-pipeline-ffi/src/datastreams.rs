@@ -315,6 +315,9 @@ pub unsafe extern "C" fn dp_data_streams_builder_build(
         // SAFETY: forwarded contract; taken first so it is consumed on every path.
         let builder = unsafe { arg_take(builder, "builder") };
         let out = OutParam::new(out, "out")?;
+        // Before the processor exists, so its fork-local state checks the fork epoch (one
+        // atomic load per checkpoint) rather than the process id (a system call).
+        crate::background::install_fork_notifier();
         let dsm = Processor::new(builder?.config)?;
         let handle = Box::into_raw(Box::new(dp_data_streams { dsm }));
         // SAFETY: checked non-NULL; valid for writes by contract.

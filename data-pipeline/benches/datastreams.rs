@@ -1,5 +1,7 @@
 //! Data Streams Monitoring hot paths: a checkpoint whose hash is cached, a context's encode +
-//! decode (binary and base64), an aggregator add.
+//! decode (binary and base64), an aggregator add. The checkpoint includes the processor's fork
+//! check: a `getpid` per call by default, one atomic load once a `pthread_atfork` notifier is
+//! installed (`dsm_checkpoint_fork_notifier`, the C ABI's case).
 //!
 //! `cargo bench -p data-pipeline --bench datastreams`
 //!
@@ -126,6 +128,44 @@ fn checkpoint<M: Measurement + 'static>(c: &mut Criterion<M>) {
     let _ = dsm.shutdown(std::time::Duration::from_millis(100));
 }
 
+extern "C" fn note_fork() {
+    data_pipeline::exporter::fork::note_fork_in_child();
+}
+
+/// `dsm_checkpoint/cached_hash_explicit_now` once a `pthread_atfork` child handler is installed
+/// (what the C ABI does at its first builder build): the processor's fork check is then one
+/// atomic load instead of a `getpid` system call. Irreversible for the process: run last.
+fn checkpoint_fork_notifier<M: Measurement + 'static>(c: &mut Criterion<M>) {
+    // SAFETY: registers a handler that only increments an atomic (async-signal-safe).
+    if unsafe { libc::pthread_atfork(None, None, Some(note_fork)) } == 0 {
+        data_pipeline::exporter::fork::set_fork_notifier_installed();
+    }
+    let dsm = processor();
+    let upstream =
+        PathwayContext::from_millis(0x1234_5678_9abc_def0, T0 / 1_000_000, T0 / 1_000_000);
+    let tags = [
+        "direction:in",
+        "group:billing",
+        "topic:orders",
+        "type:kafka",
+    ];
+    dsm.set_checkpoint_at(Some(&upstream), &tags, 512, T0);
+    c.bench_function(
+        "dsm_checkpoint_fork_notifier/cached_hash_explicit_now",
+        |b| {
+            b.iter(|| {
+                black_box(dsm.set_checkpoint_at(
+                    Some(black_box(&upstream)),
+                    black_box(&tags),
+                    512,
+                    T0 + 1_000_000,
+                ))
+            })
+        },
+    );
+    let _ = dsm.shutdown(std::time::Duration::from_millis(100));
+}
+
 fn codec<M: Measurement + 'static>(c: &mut Criterion<M>) {
     let ctx =
         PathwayContext::from_millis(0x0123_4567_89ab_cdef, 1_700_000_000_000, 1_700_000_000_500);
@@ -179,6 +219,7 @@ fn run<M: Measurement + 'static>(mut c: Criterion<M>) {
     codec(&mut c);
     aggregator(&mut c);
     clock(&mut c);
+    checkpoint_fork_notifier(&mut c);
     c.final_summary();
 }
 

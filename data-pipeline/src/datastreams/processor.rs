@@ -12,6 +12,14 @@
 //! [`Processor::kafka_produce_checkpoint`] / [`Processor::kafka_consume_checkpoint`] do the
 //! same checkpoints for callers that keep their headers themselves (bindings).
 //!
+//! Fork-safe: the aggregator, hash cache, sender (runtime, connections) and flush thread belong
+//! to the process that created them (a [`ForkLocal`], as for the background exporter, see
+//! [`crate::exporter::fork`]). In a forked child the next call builds new ones with the same
+//! settings and starts a new flush thread: the child never uses the parent's dead thread or
+//! client, never waits on a lock the parent held at the fork, and never sends the parent's pending
+//! points (they are the parent's to send); its counters start at zero. The parent is unaffected.
+//! A child of a shut down processor starts shut down.
+//!
 //! An agent answering 404 does not support DSM (older than 7.34): the processor says so once in
 //! the log, counts it ([`Stats::agent_too_old`]) and drops payloads for
 //! [`Config::agent_too_old_backoff`] before trying again.
@@ -23,6 +31,7 @@ use super::context::PathwayContext;
 use super::hash::HashCache;
 use super::payload::{self, PayloadMeta, PRODUCT_APM, PRODUCT_DSM};
 use super::sender::{header_map, HttpSender, PayloadSender};
+use crate::exporter::fork::ForkLocal;
 use crate::exporter::{Exporter, ExporterBuilder};
 use crate::transport::AgentUrl;
 use crate::{Error, ErrorKind, Result};
@@ -222,6 +231,11 @@ struct Inner {
     meta: PayloadMeta,
     headers: reqwest::header::HeaderMap,
     cache: HashCache,
+    /// To build a forked child's cache and aggregator.
+    cache_capacity: usize,
+    hashed_process_tags: Vec<String>,
+    bucket_ns: u64,
+    max_groups: usize,
     agg: Mutex<Aggregator>,
     sender: Box<dyn PayloadSender>,
     counters: Counters,
@@ -256,8 +270,29 @@ struct Worker {
 /// The Data Streams Monitoring processor: checkpoints in, pipeline stats to the agent.
 /// `Send + Sync`; share it (`Arc`) between threads.
 pub struct Processor {
+    /// This process's state (see the module docs).
+    local: ForkLocal<Local>,
+    flush_interval: Option<Duration>,
+    /// The first process's state: settings for a child's when no other is at hand.
+    seed: Arc<Inner>,
+}
+
+/// The part of a [`Processor`] that belongs to one process.
+struct Local {
     inner: Arc<Inner>,
     worker: Mutex<Option<Worker>>,
+}
+
+impl Drop for Local {
+    /// Tells a thread still running (a loser of a race to build a child's state) to exit.
+    fn drop(&mut self) {
+        let mut stop = lock(&self.inner.stop);
+        if *stop == Stop::Run {
+            *stop = Stop::Discard;
+        }
+        drop(stop);
+        self.inner.stop_cv.notify_all();
+    }
 }
 
 /// The processor under its product name.
@@ -340,7 +375,11 @@ impl Processor {
             },
             service,
             headers,
-            cache: HashCache::new(config.hash_cache_capacity, hashed_process_tags),
+            cache: HashCache::new(config.hash_cache_capacity, hashed_process_tags.clone()),
+            cache_capacity: config.hash_cache_capacity,
+            hashed_process_tags,
+            bucket_ns,
+            max_groups: config.max_groups,
             agg: Mutex::new(Aggregator::new(bucket_ns, config.max_groups)),
             sender,
             counters: Counters::default(),
@@ -357,14 +396,54 @@ impl Processor {
             None => None,
         };
         Ok(Processor {
+            local: ForkLocal::new(Local {
+                inner: inner.clone(),
+                worker: Mutex::new(worker),
+            }),
+            flush_interval: config.flush_interval,
+            seed: inner,
+        })
+    }
+
+    /// This process's state: in a forked child, a new one on first use (see the module docs).
+    #[inline]
+    fn local(&self) -> &Local {
+        self.local.get_or_make(|stale| self.renew(stale))
+    }
+
+    /// This process's state, `inner` part.
+    #[inline]
+    fn inner(&self) -> &Inner {
+        &self.local().inner
+    }
+
+    /// Builds a forked child's state from the parent's (`stale`), reading only its settings.
+    #[cold]
+    fn renew(&self, stale: Option<&Local>) -> Local {
+        // `stale` is the parent's state (a processor always starts with one).
+        let parent = stale.map_or(&*self.seed, |l| &*l.inner);
+        let inner = Arc::new(parent.renew());
+        let worker = match self.flush_interval {
+            Some(interval) if !inner.closed.load(Ordering::Relaxed) => {
+                match spawn_worker(inner.clone(), interval) {
+                    Ok(w) => Some(w),
+                    Err(e) => {
+                        log::warn!("data streams: {e}; points are sent only by explicit flushes");
+                        None
+                    }
+                }
+            }
+            _ => None,
+        };
+        Local {
             inner,
             worker: Mutex::new(worker),
-        })
+        }
     }
 
     /// The service checkpoints are attributed to.
     pub fn service(&self) -> &str {
-        &self.inner.service
+        &self.inner().service
     }
 
     /// Records a checkpoint now: see [`Processor::set_checkpoint_with`].
@@ -402,7 +481,7 @@ impl Processor {
         service: Option<&str>,
     ) -> PathwayContext {
         // The hot path: no clone of the cached key, logarithms before the lock.
-        let inner = &*self.inner;
+        let inner = self.inner();
         let service = service.unwrap_or(&inner.service);
         let plan = Plan::new(ctx, edge_tags, now_ns.unwrap_or_else(self::now_ns));
         if inner.closed.load(Ordering::Relaxed) {
@@ -434,10 +513,11 @@ impl Processor {
         now: Option<i64>,
         service: Option<&str>,
     ) -> (PathwayContext, StatsPoint) {
+        let inner = self.inner();
         checkpoint::checkpoint(
-            &self.inner.cache,
-            service.unwrap_or(&self.inner.service),
-            &self.inner.env,
+            &inner.cache,
+            service.unwrap_or(&inner.service),
+            &inner.env,
             ctx,
             edge_tags,
             now.unwrap_or_else(now_ns),
@@ -446,12 +526,13 @@ impl Processor {
     }
 
     fn record(&self, point: StatsPoint) {
-        if self.inner.closed.load(Ordering::Relaxed) {
-            bump(&self.inner.counters.closed_points);
+        let inner = self.inner();
+        if inner.closed.load(Ordering::Relaxed) {
+            bump(&inner.counters.closed_points);
             return;
         }
         let prepared = PreparedPoint::new(point);
-        lock(&self.inner.agg).add(prepared);
+        lock(&inner.agg).add(prepared);
     }
 
     /// Kafka produce: checkpoint `direction:out, topic:<topic>, type:kafka[,
@@ -627,38 +708,40 @@ impl Processor {
     /// Records any Kafka offset (with a cluster id, at a given time; `None`: now). The largest
     /// offset per tag set and bucket is reported.
     pub fn track_kafka_offset(&self, offset: KafkaOffset, now_ns: Option<i64>) {
-        if self.inner.closed.load(Ordering::Relaxed) {
+        let inner = self.inner();
+        if inner.closed.load(Ordering::Relaxed) {
             return;
         }
         let now = now_ns.unwrap_or_else(self::now_ns);
-        lock(&self.inner.agg).add_offset(offset, now);
+        lock(&inner.agg).add_offset(offset, now);
     }
 
     /// Sends every bucket now, complete or not. Errors if a payload could not be delivered
     /// (the data is dropped either way).
     pub fn flush(&self) -> Result<()> {
-        self.inner.flush(None, None)
+        self.inner().flush(None, None)
     }
 
     /// [`Processor::flush`] within `timeout`: each request is bounded by what is left of it
     /// (and by the request timeout); payloads left when it is over are dropped and the call
     /// fails with `Timeout`.
     pub fn flush_within(&self, timeout: Duration) -> Result<()> {
-        self.inner.flush(None, Some(deadline(timeout)))
+        self.inner().flush(None, Some(deadline(timeout)))
     }
 
     /// Sends the buckets complete at `now_ns` (what the background thread does every
     /// interval).
     pub fn flush_complete(&self, now_ns: i64) -> Result<()> {
-        self.inner.flush(Some(now_ns), None)
+        self.inner().flush(Some(now_ns), None)
     }
 
     /// The counters.
     pub fn stats(&self) -> Stats {
-        let c = &self.inner.counters;
+        let inner = self.inner();
+        let c = &inner.counters;
         let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
         let (points, dropped) = {
-            let agg = lock(&self.inner.agg);
+            let agg = lock(&inner.agg);
             (agg.points(), agg.dropped())
         };
         let closed = g(&c.closed_points);
@@ -678,16 +761,18 @@ impl Processor {
     /// it exits by itself as soon as its current request ends (it is never left running).
     /// Calling it again does nothing.
     pub fn shutdown(&self, timeout: Duration) -> Result<()> {
-        if self.inner.closed.swap(true, Ordering::SeqCst) {
+        let local = self.local();
+        let inner = &*local.inner;
+        if inner.closed.swap(true, Ordering::SeqCst) {
             return Ok(());
         }
         let end = deadline(timeout);
-        let worker = lock(&self.worker).take();
+        let worker = lock(&local.worker).take();
         let Some(worker) = worker else {
-            return self.inner.flush(None, Some(end));
+            return inner.flush(None, Some(end));
         };
-        *lock(&self.inner.stop) = Stop::Flush(end);
-        self.inner.stop_cv.notify_all();
+        *lock(&inner.stop) = Stop::Flush(end);
+        inner.stop_cv.notify_all();
         // A little slack past the deadline for the thread to notice it and exit.
         let wait = end.saturating_duration_since(Instant::now()) + Duration::from_millis(50);
         match worker.done.recv_timeout(wait) {
@@ -711,12 +796,14 @@ impl Processor {
     /// itself (after the request it may be in, bounded by the request timeout). Never blocks on
     /// I/O; what a C `_free` does. Calling [`Processor::shutdown`] first sends what is left.
     pub fn close_now(&self) {
-        self.inner.closed.store(true, Ordering::SeqCst);
-        *lock(&self.inner.stop) = Stop::Discard;
-        self.inner.stop_cv.notify_all();
+        let local = self.local();
+        let inner = &*local.inner;
+        inner.closed.store(true, Ordering::SeqCst);
+        *lock(&inner.stop) = Stop::Discard;
+        inner.stop_cv.notify_all();
         // Dropping the handle detaches the thread.
-        drop(lock(&self.worker).take());
-        lock(&self.inner.agg).flush(None);
+        drop(lock(&local.worker).take());
+        lock(&inner.agg).flush(None);
     }
 }
 
@@ -728,8 +815,12 @@ fn deadline(timeout: Duration) -> Instant {
 }
 
 impl Drop for Processor {
-    /// [`Processor::shutdown`] with a 1 s bound (use `close_now` first to never wait).
+    /// [`Processor::shutdown`] with a 1 s bound (use `close_now` first to never wait). In a
+    /// forked child that never used the processor: nothing to send, nothing built.
     fn drop(&mut self) {
+        if self.local.current().is_none() {
+            return;
+        }
         let _ = self.shutdown(Duration::from_secs(1));
     }
 }
@@ -770,6 +861,32 @@ fn spawn_worker(inner: Arc<Inner>, interval: Duration) -> Result<Worker> {
 }
 
 impl Inner {
+    /// The state of a forked child: this one's settings, an empty cache and aggregator, zeroed
+    /// counters, a new sender. Reads only what no lock guards.
+    fn renew(&self) -> Inner {
+        Inner {
+            service: self.service.clone(),
+            env: self.env.clone(),
+            meta: self.meta.clone(),
+            headers: self.headers.clone(),
+            cache: HashCache::new(self.cache_capacity, self.hashed_process_tags.clone()),
+            cache_capacity: self.cache_capacity,
+            hashed_process_tags: self.hashed_process_tags.clone(),
+            bucket_ns: self.bucket_ns,
+            max_groups: self.max_groups,
+            agg: Mutex::new(Aggregator::new(self.bucket_ns, self.max_groups)),
+            sender: self.sender.renew(),
+            counters: Counters::default(),
+            closed: AtomicBool::new(self.closed.load(Ordering::SeqCst)),
+            stop: Mutex::new(Stop::Run),
+            stop_cv: Condvar::new(),
+            request_timeout: self.request_timeout,
+            backoff_until: Mutex::new(None),
+            backoff: self.backoff,
+            warned_too_old: AtomicBool::new(false),
+        }
+    }
+
     /// Sends the buckets complete at `now_ns` (`None`: all), each request finishing by
     /// `deadline` if given.
     fn flush(&self, now_ns: Option<i64>, deadline: Option<Instant>) -> Result<()> {
@@ -885,6 +1002,10 @@ mod tests {
     }
 
     impl PayloadSender for Recorder {
+        fn renew(&self) -> Box<dyn PayloadSender> {
+            Box::new(self.clone())
+        }
+
         fn send(
             &self,
             body: Vec<u8>,
@@ -1145,7 +1266,7 @@ mod tests {
             "second payload dropped while backing off"
         );
         assert_eq!(lock(&rec.bodies).len(), 1, "not sent");
-        assert!(p.inner.warned_too_old.load(Ordering::Relaxed));
+        assert!(p.inner().warned_too_old.load(Ordering::Relaxed));
 
         // After the back-off, sending resumes.
         let rec = Recorder::default();
@@ -1220,7 +1341,7 @@ mod tests {
             2,
             "shutdown flushed the open bucket"
         );
-        assert!(lock(&p.worker).is_none());
+        assert!(lock(&p.local().worker).is_none());
         // After shutdown: contexts still flow, nothing is aggregated.
         let c = p.set_checkpoint(None, &["type:x"], 0);
         assert_ne!(c.hash(), 0);
@@ -1309,7 +1430,7 @@ mod tests {
         );
         let p = Processor::from_exporter(&exporter, |c| c.flush_interval = None).unwrap();
         assert_eq!(p.service(), "web");
-        assert!(lock(&p.worker).is_none());
+        assert!(lock(&p.local().worker).is_none());
     }
 
     #[test]

@@ -4,8 +4,13 @@
 //! [`HttpSender`] posts through the shared [`crate::transport`] client (HTTP/1.1 over TCP, or
 //! over a unix socket for `unix://` agent URLs) on its own [`Transport`] runtime, driven by the
 //! processor's flush thread (or by the thread calling `flush` / `shutdown`).
+//!
+//! Fork: a forked child's processor gets a new sender ([`PayloadSender::renew`]); the HTTP
+//! sender's transport is also per process (a [`ForkLocal`], built at the first send), so the
+//! parent's runtime and pooled connections are never used in a child.
 
 use super::processor::PIPELINE_STATS_PATH;
+use crate::exporter::fork::ForkLocal;
 use crate::transport::{AgentUrl, Transport};
 use crate::{Error, Result};
 use bytes::Bytes;
@@ -17,6 +22,11 @@ use std::time::Duration;
 pub(crate) trait PayloadSender: Send + Sync {
     /// Sends `body` with `headers`; the whole exchange takes at most `timeout`.
     fn send(&self, body: Vec<u8>, headers: &HeaderMap, timeout: Duration) -> Result<u16>;
+
+    /// A sender to the same place for a forked child: it must not use anything of this one that
+    /// does not survive a fork (runtime, connections, locks) and must not fail (what it needs is
+    /// built at its first send).
+    fn renew(&self) -> Box<dyn PayloadSender>;
 }
 
 /// Turns `(name, value)` pairs into a header map; a name or value that cannot be sent is an
@@ -39,21 +49,37 @@ pub(crate) fn header_map(headers: &[(String, String)]) -> Result<HeaderMap> {
 
 /// The HTTP sender: one [`Transport`] (runtime + pooled client) aimed at the agent.
 pub(crate) struct HttpSender {
-    transport: Transport,
+    /// Per process (see the module docs).
+    transport: ForkLocal<Transport>,
+    url: AgentUrl,
+    connect_timeout: Duration,
 }
 
 impl HttpSender {
     /// A sender to `url` whose connection attempts take at most `connect_timeout`.
     pub(crate) fn new(url: &AgentUrl, connect_timeout: Duration) -> Result<Self> {
         Ok(HttpSender {
-            transport: Transport::new(url, connect_timeout)?,
+            transport: ForkLocal::new(Transport::new(url, connect_timeout)?),
+            url: url.clone(),
+            connect_timeout,
         })
     }
 }
 
 impl PayloadSender for HttpSender {
+    fn renew(&self) -> Box<dyn PayloadSender> {
+        Box::new(HttpSender {
+            transport: ForkLocal::empty(),
+            url: self.url.clone(),
+            connect_timeout: self.connect_timeout,
+        })
+    }
+
     fn send(&self, body: Vec<u8>, headers: &HeaderMap, timeout: Duration) -> Result<u16> {
-        let client = self.transport.client();
+        let transport = self
+            .transport
+            .get(|_| Transport::new(&self.url, self.connect_timeout))?;
+        let client = transport.client();
         let fut = client.request(
             reqwest::Method::POST,
             PIPELINE_STATS_PATH,
@@ -62,7 +88,7 @@ impl PayloadSender for HttpSender {
             timeout,
         );
         // `block_on` moves to a scoped thread when called from inside an async runtime.
-        self.transport.block_on(fut).map(|resp| resp.status)
+        transport.block_on(fut).map(|resp| resp.status)
     }
 }
 

@@ -74,57 +74,31 @@ pub(crate) fn build(
     let enqueued_bytes: u64 = items.iter().map(|i| i.body.len() as u64).sum();
     let account: u64 = items.iter().map(|i| u64::from(i.traces)).sum();
     let passthrough = process.is_none() && items.iter().all(|i| i.format == target);
-    if let (true, Format::V04, Some(body)) = (passthrough, target, merged) {
-        return (
-            Some(Part {
-                body,
-                format: target,
-                traces: account as usize,
-                account,
-                enqueued_bytes,
-                items,
-                isolated: false,
-                processed: false,
-                p0: None,
-            }),
-            Rejected::default(),
-        );
+    if !passthrough {
+        return transcode(items, target, process);
     }
-    if passthrough && items.len() == 1 && !items[0].bare {
-        let it = &items[0];
-        return (
-            Some(Part {
-                body: it.body.clone(),
-                format: target,
-                traces: it.traces as usize,
-                account,
-                enqueued_bytes,
-                items,
-                isolated: false,
-                processed: false,
-                p0: None,
-            }),
-            Rejected::default(),
-        );
-    }
-    if passthrough && target == Format::V04 {
-        let body = merge_v04(&items);
-        return (
-            Some(Part {
-                body,
-                format: target,
-                traces: account as usize,
-                account,
-                enqueued_bytes,
-                items,
-                isolated: false,
-                processed: false,
-                p0: None,
-            }),
-            Rejected::default(),
-        );
-    }
-    transcode(items, target, process)
+    // No decode: the sealed chunk's merged body, a single payload as it is (no copy), or the
+    // v0.4 payloads merged here.
+    let body = match (target, merged) {
+        (Format::V04, Some(body)) => body,
+        _ if items.len() == 1 && !items[0].bare => items[0].body.clone(),
+        (Format::V04, None) => merge_v04(&items),
+        _ => return transcode(items, target, process),
+    };
+    (
+        Some(Part {
+            body,
+            format: target,
+            traces: account as usize,
+            account,
+            enqueued_bytes,
+            items,
+            isolated: false,
+            processed: false,
+            p0: None,
+        }),
+        Rejected::default(),
+    )
 }
 
 /// Concatenates v0.4 payloads: one outer array header for all their traces, then each payload's

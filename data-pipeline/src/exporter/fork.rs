@@ -37,6 +37,7 @@
 
 use crate::Result;
 use std::cell::RefCell;
+use std::convert::Infallible;
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, Weak};
@@ -191,6 +192,18 @@ impl<T> ForkLocal<T> {
         }
     }
 
+    /// Like [`ForkLocal::get`] for a `make` that cannot fail.
+    #[inline]
+    pub(crate) fn get_or_make(&self, make: impl FnOnce(Option<&T>) -> T) -> &T {
+        match self.slot() {
+            Some(s) if s.birth.is_current() => &s.value,
+            _ => match self.replace(|stale| Ok::<T, Infallible>(make(stale)), false) {
+                Ok(v) => v,
+                Err(never) => match never {},
+            },
+        }
+    }
+
     /// Like [`ForkLocal::get`], with the strict check (process id and epoch).
     pub(crate) fn get_strict(&self, make: impl FnOnce(Option<&T>) -> Result<T>) -> Result<&T> {
         match self.slot() {
@@ -207,7 +220,11 @@ impl<T> ForkLocal<T> {
     }
 
     #[cold]
-    fn replace(&self, make: impl FnOnce(Option<&T>) -> Result<T>, strict: bool) -> Result<&T> {
+    fn replace<E>(
+        &self,
+        make: impl FnOnce(Option<&T>) -> std::result::Result<T, E>,
+        strict: bool,
+    ) -> std::result::Result<&T, E> {
         let mut seen = self.ptr.load(Ordering::Acquire);
         // SAFETY: as in `slot`.
         let stale = unsafe { seen.as_ref() }.map(|s| &s.value);

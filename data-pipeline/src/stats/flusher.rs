@@ -12,16 +12,25 @@
 //!
 //! The worker has its own HTTP transport (runtime and connection), so a slow stats request never
 //! holds a trace send back and the other way round.
+//!
+//! **Fork-safe** (as the background exporter, see [`crate::exporter::fork`]): the concentrator,
+//! the thread and the transport belong to the process that created them ([`ForkLocal`] cells). In
+//! a forked child the next call builds new ones (and starts a new thread): the child never uses
+//! the parent's dead thread, runtime or connections, never waits on a lock the parent held at the
+//! fork (only `try_lock` touches the parent's copy), and never sends the parent's pending buckets
+//! (they are the parent's to send; the child starts empty, with the parent's settings and agent
+//! information). The parent is unaffected. After `shutdown`, a child starts shut down too.
 
 use super::concentrator::Concentrator;
 use super::payload::{ClientStatsBucket, ClientStatsPayload};
-use super::STATS_PATH;
+use super::{StatsConfig, STATS_PATH};
+use crate::exporter::fork::ForkLocal;
 use crate::transport::retry::{classify_status, Verdict};
 use crate::transport::{AgentUrl, Transport};
 use crate::{Error, ErrorKind, Result};
 use bytes::Bytes;
 use reqwest::header::HeaderMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -48,9 +57,11 @@ pub struct PayloadMeta {
 }
 
 /// Delivers stats payloads to one agent.
-#[derive(Debug)]
 pub struct StatsSender {
-    transport: Transport,
+    /// Per process: a forked child builds its own at its first send.
+    transport: ForkLocal<Transport>,
+    url: AgentUrl,
+    connect_timeout: Duration,
     headers: HeaderMap,
     meta: PayloadMeta,
     sequence: AtomicU64,
@@ -68,13 +79,30 @@ impl StatsSender {
         meta: PayloadMeta,
     ) -> Result<StatsSender> {
         Ok(StatsSender {
-            transport: Transport::new(url, connect_timeout)?,
+            transport: ForkLocal::new(Transport::new(url, connect_timeout)?),
+            url: url.clone(),
+            connect_timeout,
             headers,
             meta,
             sequence: AtomicU64::new(0),
             request_timeout,
             sent_payloads: AtomicU64::new(0),
         })
+    }
+
+    /// A sender with the same settings, fresh counters and no transport yet (built at its first
+    /// send): what a forked child uses.
+    fn renew(&self) -> StatsSender {
+        StatsSender {
+            transport: ForkLocal::empty(),
+            url: self.url.clone(),
+            connect_timeout: self.connect_timeout,
+            headers: self.headers.clone(),
+            meta: self.meta.clone(),
+            sequence: AtomicU64::new(0),
+            request_timeout: self.request_timeout,
+            sent_payloads: AtomicU64::new(0),
+        }
     }
 
     /// The payload for `buckets`, with the next sequence number.
@@ -99,6 +127,9 @@ impl StatsSender {
         if buckets.is_empty() {
             return Ok(());
         }
+        let transport = self
+            .transport
+            .get(|_| Transport::new(&self.url, self.connect_timeout))?;
         let body = Bytes::from(self.payload(buckets).encode());
         let mut last = None;
         for attempt in 0..2 {
@@ -110,7 +141,7 @@ impl StatsSender {
                 std::thread::sleep(Duration::from_millis(50).min(remaining / 2));
             }
             let timeout = remaining.min(self.request_timeout);
-            let r = self.transport.block_on(self.transport.client().request(
+            let r = transport.block_on(transport.client().request(
                 reqwest::Method::POST,
                 STATS_PATH,
                 self.headers.clone(),
@@ -142,6 +173,16 @@ impl StatsSender {
     }
 }
 
+impl std::fmt::Debug for StatsSender {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StatsSender")
+            .field("url", &self.url)
+            .field("meta", &self.meta)
+            .field("sequence", &self.sequence)
+            .finish()
+    }
+}
+
 fn stats_refused(status: u16) -> String {
     format!("agent answered {status} to {STATS_PATH}")
 }
@@ -168,10 +209,100 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 /// The concentrator plus the thread that flushes it (see the module docs). `Send + Sync`.
-#[derive(Debug)]
 pub struct StatsWorker {
+    period: Duration,
+    /// `shutdown` was called: a forked child starts shut down too.
+    shut: AtomicBool,
+    /// What a child builds its concentrator from when the parent's cannot be read (its lock was
+    /// held at the fork): the settings and agent information known at start.
+    fallback: Fallback,
+    /// The sender's settings, for a child's new sender (never sends itself).
+    sender: StatsSender,
+    /// This process's concentrator, sender and thread.
+    local: ForkLocal<Local>,
+}
+
+#[derive(Debug)]
+struct Fallback {
+    bucket_size: Duration,
+    peer_tags: Vec<String>,
+    span_kinds: Vec<String>,
+}
+
+impl Fallback {
+    fn concentrator(&self) -> Concentrator {
+        let config = StatsConfig {
+            bucket_size: self.bucket_size,
+            ..Default::default()
+        };
+        Concentrator::new(
+            &config,
+            super::now_ns(),
+            &self.peer_tags,
+            &self.span_kinds,
+            "",
+        )
+    }
+}
+
+/// The part of a [`StatsWorker`] that belongs to one process.
+struct Local {
     shared: Arc<Shared>,
     thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Local {
+    /// Starts the flushing thread (named `dp-stats`) over `shared` (handed back on failure).
+    fn start(shared: Arc<Shared>) -> std::result::Result<Local, (Error, Arc<Shared>)> {
+        let s = shared.clone();
+        match std::thread::Builder::new()
+            .name("dp-stats".into())
+            .spawn(move || run(&s))
+        {
+            Ok(thread) => Ok(Local {
+                shared,
+                thread: Mutex::new(Some(thread)),
+            }),
+            Err(e) => Err((
+                Error::new(
+                    ErrorKind::Internal,
+                    format!("cannot start the stats thread: {e}"),
+                ),
+                shared,
+            )),
+        }
+    }
+
+    /// No thread (shut down, or it could not start): flushes happen on callers' threads only.
+    fn without_thread(shared: Arc<Shared>) -> Local {
+        {
+            let mut c = lock(&shared.control);
+            c.stop = true;
+            c.exited = true;
+        }
+        Local {
+            shared,
+            thread: Mutex::new(None),
+        }
+    }
+}
+
+impl Drop for Local {
+    fn drop(&mut self) {
+        lock(&self.shared.control).stop = true;
+        self.shared.wake.notify_all();
+        // Not joined: the thread may be in a send and drop must not block.
+    }
+}
+
+impl std::fmt::Debug for StatsWorker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StatsWorker")
+            .field("period", &self.period)
+            .field("shut", &self.shut)
+            .field("fallback", &self.fallback)
+            .finish()
+    }
 }
 
 impl StatsWorker {
@@ -181,64 +312,111 @@ impl StatsWorker {
         sender: StatsSender,
         period: Duration,
     ) -> Result<StatsWorker> {
-        let shared = Arc::new(Shared {
+        let period = period.max(Duration::from_millis(1));
+        let fallback = Fallback {
+            bucket_size: Duration::from_nanos(
+                u64::try_from(concentrator.bucket_size_ns()).unwrap_or(0),
+            ),
+            peer_tags: concentrator.peer_tag_keys().to_vec(),
+            span_kinds: concentrator.span_kinds().to_vec(),
+        };
+        let template = sender.renew();
+        let local = Local::start(Arc::new(Shared {
             concentrator: Mutex::new(concentrator),
             sender,
             control: Mutex::new(Control::default()),
             wake: Condvar::new(),
-            period: period.max(Duration::from_millis(1)),
-        });
-        let s = shared.clone();
-        let thread = std::thread::Builder::new()
-            .name("dp-stats".into())
-            .spawn(move || run(&s))
-            .map_err(|e| {
-                Error::new(
-                    ErrorKind::Internal,
-                    format!("cannot start the stats thread: {e}"),
-                )
-            })?;
+            period,
+        }))
+        .map_err(|(e, _)| e)?;
         Ok(StatsWorker {
-            shared,
-            thread: Mutex::new(Some(thread)),
+            period,
+            shut: AtomicBool::new(false),
+            fallback,
+            sender: template,
+            local: ForkLocal::new(local),
+        })
+    }
+
+    /// This process's part: in a forked child, a new one on first use (see the module docs).
+    fn local(&self) -> &Local {
+        self.local.get_or_make(|stale| self.renew(stale))
+    }
+
+    /// Builds a child's part. The parent's (`stale`) is touched only through `try_lock`: its
+    /// concentrator is taken over (settings and agent information) and emptied.
+    #[cold]
+    fn renew(&self, stale: Option<&Local>) -> Local {
+        let taken = stale.and_then(|p| match p.shared.concentrator.try_lock() {
+            Ok(mut c) => Some(std::mem::replace(&mut *c, self.fallback.concentrator())),
+            Err(std::sync::TryLockError::Poisoned(c)) => Some(std::mem::replace(
+                &mut *c.into_inner(),
+                self.fallback.concentrator(),
+            )),
+            Err(std::sync::TryLockError::WouldBlock) => None,
+        });
+        let concentrator = match taken {
+            Some(mut c) => {
+                // Without the parent's buckets: those are the parent's to send.
+                drop(c.flush(super::now_ns(), true));
+                c
+            }
+            None => {
+                log::warn!(
+                    "stats: the concentrator was in use at the fork; the child starts with the settings known at start"
+                );
+                self.fallback.concentrator()
+            }
+        };
+        let shared = Arc::new(Shared {
+            concentrator: Mutex::new(concentrator),
+            sender: self.sender.renew(),
+            control: Mutex::new(Control::default()),
+            wake: Condvar::new(),
+            period: self.period,
+        });
+        if self.shut.load(Ordering::Acquire) {
+            return Local::without_thread(shared);
+        }
+        Local::start(shared).unwrap_or_else(|(e, shared)| {
+            log::warn!("stats: {e}; buckets are sent only by explicit flushes");
+            Local::without_thread(shared)
         })
     }
 
     /// Runs `f` on the concentrator (under its lock).
     pub fn with_concentrator<R>(&self, f: impl FnOnce(&mut Concentrator) -> R) -> R {
-        f(&mut lock(&self.shared.concentrator))
+        f(&mut lock(&self.local().shared.concentrator))
     }
 
     /// Flushes from the caller's thread: the due buckets, or all of them when `force`, sent
     /// before `timeout` passes. Returns the number of buckets sent.
     pub fn flush(&self, force: bool, timeout: Duration) -> Result<usize> {
-        let deadline = Instant::now() + timeout;
-        let buckets = lock(&self.shared.concentrator).flush(super::now_ns(), force);
-        let n = buckets.len();
-        self.shared.sender.send(buckets, deadline)?;
-        Ok(n)
+        flush_now(&self.local().shared, force, timeout)
     }
 
     /// Stops the thread, then flushes and sends every bucket within `timeout`.
     pub fn shutdown(&self, timeout: Duration) -> Result<()> {
         let deadline = Instant::now() + timeout;
+        self.shut.store(true, Ordering::Release);
+        let local = self.local();
+        let shared = &local.shared;
         {
-            let mut c = lock(&self.shared.control);
+            let mut c = lock(&shared.control);
             c.stop = true;
         }
-        self.shared.wake.notify_all();
-        let result = self.flush(true, timeout).map(|_| ());
+        shared.wake.notify_all();
+        let result = flush_now(shared, true, timeout).map(|_| ());
         // Join the thread if it is gone (it exits at once unless a send is in flight).
-        let c = lock(&self.shared.control);
+        let c = lock(&shared.control);
         let remaining = deadline.saturating_duration_since(Instant::now());
-        let (c, _) = self
-            .shared
+        let (c, _) = shared
             .wake
             .wait_timeout_while(c, remaining, |c| !c.exited)
             .unwrap_or_else(|p| p.into_inner());
         if c.exited {
             drop(c);
-            if let Some(t) = lock(&self.thread).take() {
+            if let Some(t) = lock(&local.thread).take() {
                 let _ = t.join();
             }
         }
@@ -247,21 +425,21 @@ impl StatsWorker {
 
     /// True once the thread was told to stop.
     pub fn is_stopped(&self) -> bool {
-        lock(&self.shared.control).stop
+        lock(&self.local().shared.control).stop
     }
 
-    /// Stats payloads delivered so far.
+    /// Stats payloads delivered so far (by this process).
     pub fn sent_payloads(&self) -> u64 {
-        self.shared.sender.sent_payloads()
+        self.local().shared.sender.sent_payloads()
     }
 }
 
-impl Drop for StatsWorker {
-    fn drop(&mut self) {
-        lock(&self.shared.control).stop = true;
-        self.shared.wake.notify_all();
-        // Not joined: the thread may be in a send and drop must not block.
-    }
+fn flush_now(shared: &Shared, force: bool, timeout: Duration) -> Result<usize> {
+    let deadline = Instant::now() + timeout;
+    let buckets = lock(&shared.concentrator).flush(super::now_ns(), force);
+    let n = buckets.len();
+    shared.sender.send(buckets, deadline)?;
+    Ok(n)
 }
 
 fn run(s: &Shared) {
@@ -326,7 +504,7 @@ mod tests {
         // Nothing to send: shutdown succeeds and the thread is joined.
         w.shutdown(Duration::from_millis(500)).unwrap();
         assert!(w.is_stopped());
-        assert!(lock(&w.thread).is_none(), "thread joined");
+        assert!(lock(&w.local().thread).is_none(), "thread joined");
         assert_eq!(w.sent_payloads(), 0);
     }
 
