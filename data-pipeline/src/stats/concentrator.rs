@@ -15,6 +15,7 @@ use super::eligibility::{chunk_is_synthetics, is_eligible, MetricsScan};
 use super::key::{KeyFields, KeyNormalizer, MetaScan, PeerTagKeys};
 use super::payload::ClientStatsBucket;
 use super::StatsConfig;
+use crate::obfuscate::Obfuscator;
 use crate::span::Span;
 
 /// Buckets kept open behind the current one (the agent's `defaultBufferLen`).
@@ -67,6 +68,14 @@ impl Concentrator {
         };
         c.set_agent_info(config, agent_peer_tags, agent_span_kinds);
         c
+    }
+
+    /// Obfuscates the resources of stats keys with `obfuscator` (the user's settings) instead of
+    /// the agent's defaults. For a new concentrator: keys already counted keep their resource.
+    pub fn with_obfuscator(mut self, obfuscator: Obfuscator) -> Concentrator {
+        let lang = self.normalizer.lang().to_owned();
+        self.normalizer = KeyNormalizer::with_obfuscator(&lang, obfuscator);
+        self
     }
 
     /// Applies what the agent's `/info` says (peer tags, span kinds) to spans added from now on.

@@ -598,12 +598,30 @@ impl KeyNormalizer {
     pub fn new(lang: &str) -> KeyNormalizer {
         let obfuscator = Obfuscator::new(ObfuscationConfig::default())
             .or_else(|_| Obfuscator::new(ObfuscationConfig::disabled()));
+        // The default configuration builds; `disabled()` is a fallback that cannot fail
+        // either (no pattern to compile).
+        let obfuscator = obfuscator.unwrap_or_else(|_| unreachable!("default obfuscator"));
+        KeyNormalizer::with_obfuscator(lang, obfuscator)
+    }
+
+    /// A normalizer obfuscating resources with `obfuscator` (the user's settings: SQL mode,
+    /// database system, digits, aliases ...), as the exporter builds it from its builder options.
+    /// Only [`Obfuscator::obfuscate_resource`] is used, whatever the obfuscator's span options.
+    pub fn with_obfuscator(lang: &str, obfuscator: Obfuscator) -> KeyNormalizer {
         KeyNormalizer {
             lang: lang.to_string(),
-            // The default configuration builds; `disabled()` is a fallback that cannot fail
-            // either (no pattern to compile).
-            obfuscator: obfuscator.unwrap_or_else(|_| unreachable!("default obfuscator")),
+            obfuscator,
         }
+    }
+
+    /// The tracer language.
+    pub fn lang(&self) -> &str {
+        &self.lang
+    }
+
+    /// The obfuscator of resources.
+    pub fn obfuscator(&self) -> &Obfuscator {
+        &self.obfuscator
     }
 
     /// The normalized key; its strings stay borrowed from `raw` when unchanged.
@@ -846,6 +864,36 @@ mod tests {
         assert!(
             matches!(k.service, Cow::Borrowed(_)),
             "unchanged fields stay borrowed"
+        );
+    }
+
+    #[test]
+    fn normalizer_follows_the_sql_settings() {
+        let mut s = span_with(&[], &[]);
+        s.r#type = "sql".into();
+        s.resource = "SELECT u.id AS uid FROM users2 u WHERE u.id = 42".into();
+        let p = PeerTagKeys::default();
+        let dflt = KeyNormalizer::new("python");
+        assert_eq!(
+            dflt.normalize(&key_of(&s, &p)).resource,
+            "SELECT u.id FROM users2 u WHERE u.id = ?"
+        );
+        let mut cfg = ObfuscationConfig::default();
+        cfg.sql.replace_digits = true;
+        cfg.sql.keep_sql_alias = true;
+        let custom =
+            KeyNormalizer::with_obfuscator("python", Obfuscator::new(cfg.clone()).unwrap());
+        assert_eq!(
+            custom.normalize(&key_of(&s, &p)).resource,
+            "SELECT u.id AS uid FROM users? u WHERE u.id = ?"
+        );
+        assert!(custom.obfuscator().config().sql.keep_sql_alias);
+        // Span obfuscation switched off elsewhere does not matter: resources still are.
+        cfg.redis.enabled = false;
+        let n = KeyNormalizer::with_obfuscator("", Obfuscator::new(cfg).unwrap());
+        assert_eq!(
+            n.normalize(&key_of(&s, &p)).resource,
+            "SELECT u.id AS uid FROM users? u WHERE u.id = ?"
         );
     }
 }
