@@ -7,7 +7,7 @@
 //! `X-Datadog-Trace-Count` header and the trace count read from the body's outer msgpack arrays,
 //! and the client-side stats headers: computed stats, dropped P0 traces and spans) so the harness
 //! can check that both sides deliver the same traces, and it can keep the last trace body for a
-//! full decode outside the timed loop. `/info` allows client-side stats (see [`INFO_RESPONSE`]).
+//! full decode outside the timed loop. `/info` allows client-side stats (see [`info_response`]).
 //!
 //! The test agent handles ~100k spans/s, far too slow to measure an exporter: this sink spends
 //! a memcpy and a few header compares per request.
@@ -78,6 +78,8 @@ struct Shared {
     /// (path, body) of the last trace request, when `capture` is on.
     last: Mutex<Option<(String, Vec<u8>)>>,
     stop: AtomicBool,
+    /// The `/info` answer ([`info_response`]).
+    info: Vec<u8>,
 }
 
 /// A running sink. Dropping it stops accepting (open connections end with their peers).
@@ -91,14 +93,27 @@ const TRACES_RESPONSE: &[u8] = b"{\"rate_by_service\":{}}";
 /// endpoint), the four span kinds it computes stats for and its default peer tags, so that an
 /// exporter with stats on (either side) computes them as it would against a real agent.
 /// Exporters with stats off ignore these fields.
-const INFO_RESPONSE: &[u8] = br#"{"version":"7.60.0","endpoints":["/v0.4/traces","/v0.5/traces","/v0.6/stats","/info"],"client_drop_p0s":true,"span_kinds_stats_computed":["server","consumer","client","producer"],"peer_tags":["_dd.base_service","amqp.destination","amqp.exchange","amqp.queue","aws.queue.name","bucketname","cassandra.cluster","db.cassandra.contact.points","db.couchbase.seed.nodes","db.hostname","db.instance","db.name","db.system","hazelcast.instance","messaging.kafka.bootstrap.servers","mongodb.db","msmq.queue.path","net.peer.name","network.destination.name","peer.hostname","peer.service","queuename","rpc.service","rulename","server.address","statemachinename","streamname","tablename","topicname"],"feature_flags":[],"config":{"statsd_port":0,"receiver_port":0}}"#;
+fn info_response() -> Vec<u8> {
+    let peer_tags: Vec<String> = data_pipeline::stats::AGENT_DEFAULT_PEER_TAGS
+        .iter()
+        .map(|t| format!("\"{t}\""))
+        .collect();
+    format!(
+        r#"{{"version":"7.60.0","endpoints":["/v0.4/traces","/v0.5/traces","/v0.6/stats","/info"],"client_drop_p0s":true,"span_kinds_stats_computed":["server","consumer","client","producer"],"peer_tags":[{}],"feature_flags":[],"config":{{"statsd_port":0,"receiver_port":0}}}}"#,
+        peer_tags.join(",")
+    )
+    .into_bytes()
+}
 
 impl Sink {
     /// Binds 127.0.0.1:0 and starts accepting.
     pub fn start() -> io::Result<Sink> {
         let listener = TcpListener::bind("127.0.0.1:0")?;
         let addr = listener.local_addr()?;
-        let shared = Arc::new(Shared::default());
+        let shared = Arc::new(Shared {
+            info: info_response(),
+            ..Shared::default()
+        });
         let s = shared.clone();
         thread::Builder::new()
             .name("sink-accept".into())
@@ -266,7 +281,7 @@ fn serve(conn: TcpStream, s: &Shared) -> io::Result<()> {
                 s.stats_requests.fetch_add(1, Ordering::Relaxed);
             }
             if method == "GET" && path.starts_with("/info") {
-                INFO_RESPONSE
+                &s.info
             } else {
                 b"{}"
             }
@@ -355,6 +370,21 @@ mod tests {
         assert_eq!(n.header_traces, 6);
         assert_eq!(n.body_traces, 6);
         assert_eq!(n.body_bytes, 9);
+    }
+
+    #[test]
+    fn info_allows_client_stats() {
+        let v: serde_json::Value = serde_json::from_slice(&info_response()).unwrap();
+        assert_eq!(v["client_drop_p0s"], true);
+        assert!(v["endpoints"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e == "/v0.6/stats"));
+        assert_eq!(
+            v["peer_tags"].as_array().unwrap().len(),
+            data_pipeline::stats::AGENT_DEFAULT_PEER_TAGS.len()
+        );
     }
 
     #[test]

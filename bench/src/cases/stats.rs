@@ -22,38 +22,8 @@ use super::{Done, Group, Input, Iter};
 use crate::payloads::{Shape, Wire};
 use std::time::{Duration, UNIX_EPOCH};
 
-/// The agent's default peer tag keys (`pkg/trace/stats` `defaultPeerTags`).
-const PEER_TAGS: &[&str] = &[
-    "_dd.base_service",
-    "amqp.destination",
-    "amqp.exchange",
-    "amqp.queue",
-    "aws.queue.name",
-    "bucketname",
-    "cassandra.cluster",
-    "db.cassandra.contact.points",
-    "db.couchbase.seed.nodes",
-    "db.hostname",
-    "db.instance",
-    "db.name",
-    "db.system",
-    "hazelcast.instance",
-    "messaging.kafka.bootstrap.servers",
-    "mongodb.db",
-    "msmq.queue.path",
-    "net.peer.name",
-    "network.destination.name",
-    "peer.hostname",
-    "peer.service",
-    "queuename",
-    "rpc.service",
-    "rulename",
-    "server.address",
-    "statemachinename",
-    "streamname",
-    "tablename",
-    "topicname",
-];
+/// The agent's default peer tag keys (what the sink's `/info` lists too).
+const PEER_TAGS: &[&str] = data_pipeline::stats::AGENT_DEFAULT_PEER_TAGS;
 const KINDS: &[&str] = &["client", "server", "producer", "consumer"];
 
 /// Counts the payload's eligible spans with both libraries (each decoding it and marking top-level
