@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "agent.h"
 #include "check.h"
 
 static const char bad_utf8[] = {(char)0xc3, (char)0x28};
@@ -33,40 +34,15 @@ static unsigned closed_port(void) {
   return ntohs(addr.sin_port);
 }
 
-/* GET `path` from the test agent at `url` (http://127.0.0.1:PORT). Returns the whole answer
- * (status line, headers, body), NUL-terminated; the caller frees it. */
+/* Room for one answer of the test agent (the sessions here hold a few small requests). */
+#define ANSWER_CAP (1u << 20)
+
+/* GET `path` from the test agent at `url`; the whole answer (status line, headers, body),
+ * NUL-terminated, which must be a 200. The caller frees it. */
 static char *agent_get_raw(const char *url, const char *path) {
-  unsigned port = 0;
-  CHECK(sscanf(url, "http://127.0.0.1:%u", &port) == 1);
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  CHECK(fd >= 0);
-  struct sockaddr_in addr;
-  memset(&addr, 0, sizeof addr);
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = htons((uint16_t)port);
-  CHECK(connect(fd, (struct sockaddr *)&addr, sizeof addr) == 0);
-  char request[512];
-  int n = snprintf(request, sizeof request, "GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n", path);
-  CHECK(n > 0 && (size_t)n < sizeof request);
-  CHECK(write(fd, request, (size_t)n) == n);
-  size_t cap = 4096, len = 0;
-  char *buf = malloc(cap);
+  char *buf = malloc(ANSWER_CAP);
   CHECK(buf != NULL);
-  for (;;) {
-    if (cap - len < 1024) {
-      cap *= 2;
-      buf = realloc(buf, cap);
-      CHECK(buf != NULL);
-    }
-    ssize_t got = read(fd, buf + len, cap - len - 1);
-    CHECK(got >= 0);
-    if (got == 0) break;
-    len += (size_t)got;
-  }
-  close(fd);
-  buf[len] = '\0';
-  CHECK(strncmp(buf, "HTTP/1.", 7) == 0 && strncmp(buf + 9, "200", 3) == 0);
+  CHECK(agent_get(url, path, buf, ANSWER_CAP) == 200);
   return buf;
 }
 
@@ -75,7 +51,7 @@ static void lowercase(char *s) {
 }
 
 /* As agent_get_raw, lowercased (JSON keys and header names compared without case). */
-static char *agent_get(const char *url, const char *path) {
+static char *agent_get_lower(const char *url, const char *path) {
   char *doc = agent_get_raw(url, path);
   lowercase(doc);
   return doc;
@@ -354,13 +330,13 @@ static void start_session(const char *url, const char *token) {
            "/test/session/start?test_session_token=%s&agent_sample_rate_by_service="
            "%%7B%%22service:c-stats,env:test%%22:0.25,%%22service:,env:%%22:0.75%%7D",
            token);
-  free(agent_get(url, path));
+  free(agent_get_raw(url, path));
 }
 
 static char *session_get(const char *url, const char *what, const char *token) {
   char path[256];
   snprintf(path, sizeof path, "/test/session/%s?test_session_token=%s", what, token);
-  return agent_get(url, path);
+  return agent_get_lower(url, path);
 }
 
 static dp_exporter *stats_exporter(const char *url, const char *token) {
