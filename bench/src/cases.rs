@@ -201,6 +201,12 @@ pub fn batched(group: &str) -> bool {
     background::batched(group)
 }
 
+/// True when the group's sends drop P0 chunks (client-side stats on): the sink then expects the
+/// payload's sampled chunks only, and the P0 headers.
+pub fn drops_p0(group: &str) -> bool {
+    stats::P0_DROPPING_GROUPS.contains(&group)
+}
+
 /// What a group measures.
 pub fn describe_group(group: &str) -> &'static str {
     groups()

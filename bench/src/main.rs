@@ -33,6 +33,8 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let code = if args.iter().any(|a| a == "--side") {
         child_main(&args)
+    } else if let Some(secs) = arg(&args, "--serve-sink") {
+        serve_sink(secs)
     } else {
         parent_main(&args)
     };
@@ -48,6 +50,23 @@ fn arg<'a>(args: &'a [String], name: &str) -> Option<&'a str> {
 
 fn flag(args: &[String], name: &str) -> bool {
     args.iter().any(|a| a == name)
+}
+
+/// `--serve-sink SECONDS`: runs the sink alone for that long and prints its URL (to profile a send
+/// case's child under callgrind, which needs a sink: see README "Where the time goes").
+fn serve_sink(secs: &str) -> i32 {
+    let secs: u64 = secs.parse().unwrap_or(600);
+    match sink::Sink::start() {
+        Ok(s) => {
+            println!("{}", s.url());
+            std::thread::sleep(Duration::from_secs(secs));
+            0
+        }
+        Err(e) => {
+            eprintln!("sink: {e}");
+            1
+        }
+    }
 }
 
 // =============================================================================================
@@ -293,7 +312,7 @@ fn parent_main(args: &[String]) -> i32 {
     };
     let all = cases::all();
     if flag(args, "--list") || flag(args, "--help") || flag(args, "-h") {
-        println!("usage: bench [--only NAME[,NAME..]] [--quick] [--rounds N] [--budget-ms MS] [--warmup-ms MS] [--malloc-default] [--out FILE] [--write-payloads DIR] [--serve-sink SECS]");
+        println!("usage: bench [--only NAME[,NAME..]] [--quick] [--rounds N] [--budget-ms MS] [--warmup-ms MS] [--malloc-default] [--out FILE] [--write-payloads DIR] | --serve-sink SECONDS");
         println!("NAME matches a case name or any part of it. Cases:");
         for c in &all {
             println!(
@@ -321,21 +340,6 @@ fn parent_main(args: &[String]) -> i32 {
         return 2;
     }
 
-    if let Some(secs) = arg(args, "--serve-sink") {
-        // For measuring one child by hand (callgrind): the sink alone, for SECS seconds.
-        let secs = secs.parse().unwrap_or(600);
-        return match sink::Sink::start() {
-            Ok(s) => {
-                println!("{}", s.url());
-                std::thread::sleep(Duration::from_secs(secs));
-                0
-            }
-            Err(e) => {
-                eprintln!("sink: {e}");
-                1
-            }
-        };
-    }
     if let Some(dir) = arg(args, "--write-payloads") {
         // For profiling one side by hand: `bench --write-payloads D`, then
         // `valgrind --tool=callgrind bench --side ours --case NAME --dir D --budget-ms 1 --warmup-ms 0`.
@@ -382,6 +386,8 @@ fn run_all(cfg: &Config, selected: &[&Case], dir: &Path, out_path: &Path) -> Res
     // Payloads, once.
     let mut sizes: HashMap<(&'static str, &'static str), usize> = HashMap::new();
     let mut counts: HashMap<&'static str, (usize, usize)> = HashMap::new();
+    // (traces, spans) left once P0 chunks are dropped, for the cases that drop them.
+    let mut kept: HashMap<&'static str, (usize, usize)> = HashMap::new();
     for c in selected {
         if counts.contains_key(c.shape.name()) {
             continue;
@@ -401,6 +407,12 @@ fn run_all(cfg: &Config, selected: &[&Case], dir: &Path, out_path: &Path) -> Res
         )
         .map_err(|e| e.to_string())?;
         counts.insert(c.shape.name(), (p.traces, p.spans));
+        if selected
+            .iter()
+            .any(|s| s.shape == c.shape && cases::drops_p0(s.group))
+        {
+            kept.insert(c.shape.name(), kept_after_p0_dropping(&p.v04)?);
+        }
         eprintln!(
             "payload {:9} {:>6} traces {:>6} spans  v0.4 {:>9} B  v0.5 {:>9}  ({:.0} ms)",
             c.shape.name(),
@@ -428,6 +440,11 @@ fn run_all(cfg: &Config, selected: &[&Case], dir: &Path, out_path: &Path) -> Res
     let mut any_failed = false;
     for c in selected {
         let (traces, spans) = counts[c.shape.name()];
+        let expect = Expect {
+            traces,
+            spans,
+            kept: kept.get(c.shape.name()).copied(),
+        };
         let bytes = sizes[&(c.shape.name(), c.wire.name())];
         let sides: Vec<Side> = [Side::Ours, Side::Theirs]
             .into_iter()
@@ -450,7 +467,7 @@ fn run_all(cfg: &Config, selected: &[&Case], dir: &Path, out_path: &Path) -> Res
                 match run_child(cfg, &exe, c, side, dir, per_round, case_sink) {
                     Ok(mut run) => {
                         if let (Some(s), Some(before)) = (case_sink, before) {
-                            run.sink = Some(check_sink(s, &before, &run, c, traces, spans));
+                            run.sink = Some(check_sink(s, &before, &run, c, &expect));
                         }
                         r.times_ns.extend_from_slice(&run.times_ns);
                         r.cpu_ns.extend_from_slice(&run.cpu_ns);
@@ -586,15 +603,38 @@ fn run_child(
     })
 }
 
+/// What a send case must deliver per call.
+struct Expect {
+    /// Traces in the payload.
+    traces: usize,
+    /// Spans in the payload.
+    spans: usize,
+    /// (traces, spans) left after P0 dropping, for the cases that drop P0 chunks.
+    kept: Option<(usize, usize)>,
+}
+
+/// (traces, spans) of a v0.4 payload once P0 chunks are dropped, by the rule both libraries
+/// follow (`data_pipeline::sample::keep_chunk`; the generated payloads have no single-span-sampled
+/// or App Analytics spans, on which the two differ).
+fn kept_after_p0_dropping(v04: &[u8]) -> Result<(usize, usize), String> {
+    let traces = data_pipeline::decode::decode(data_pipeline::format::Format::V04, v04)
+        .map_err(|e| e.to_string())?;
+    let kept: Vec<_> = traces
+        .iter()
+        .filter(|t| data_pipeline::sample::keep_chunk(t))
+        .collect();
+    Ok((kept.len(), kept.iter().map(|t| t.len()).sum()))
+}
+
 /// Checks what the sink received during one child run against what the child says it sent.
 fn check_sink(
     s: &sink::Sink,
     before: &sink::Counts,
     run: &Run,
     c: &Case,
-    traces: usize,
-    spans: usize,
+    expect: &Expect,
 ) -> SinkCheck {
+    let (traces, spans) = expect.kept.unwrap_or((expect.traces, expect.spans));
     // The child has exited: every request it made has been answered, so the counts are final.
     let d = s.counts().since(before);
     let mut chk = SinkCheck {
@@ -635,6 +675,25 @@ fn check_sink(
     if d.bad_bodies != 0 {
         chk.problems
             .push(format!("{} unreadable bodies", d.bad_bodies));
+    }
+    if expect.kept.is_some() {
+        // Stats computed on every request, and the P0 headers count what was dropped.
+        if d.computed_stats_requests != d.trace_requests {
+            chk.problems.push(format!(
+                "{} of {} trace requests say client-computed stats",
+                d.computed_stats_requests, d.trace_requests
+            ));
+        }
+        let want = (
+            run.calls * (expect.traces - traces) as u64,
+            run.calls * (expect.spans - spans) as u64,
+        );
+        if (d.dropped_p0_traces, d.dropped_p0_spans) != want {
+            chk.problems.push(format!(
+                "dropped P0 headers say {:?} (traces, spans), want {want:?}",
+                (d.dropped_p0_traces, d.dropped_p0_spans)
+            ));
+        }
     }
     match s.take_last() {
         Some((path, body)) => {

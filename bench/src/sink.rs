@@ -4,9 +4,10 @@
 //! is answered `200 {"rate_by_service":{}}` as soon as its body has been read; `GET /info`
 //! returns a small agent description listing `/v0.4/traces` and `/v0.5/traces`; anything else
 //! gets `200 {}`. The sink counts what it receives (requests, body bytes, the
-//! `X-Datadog-Trace-Count` header and the trace count read from the body's outer msgpack arrays)
-//! so the harness can check that both sides deliver the same traces, and it can keep the last
-//! trace body for a full decode outside the timed loop.
+//! `X-Datadog-Trace-Count` header and the trace count read from the body's outer msgpack arrays,
+//! and the client-side stats headers: computed stats, dropped P0 traces and spans) so the harness
+//! can check that both sides deliver the same traces, and it can keep the last trace body for a
+//! full decode outside the timed loop. `/info` allows client-side stats (see [`info_response`]).
 //!
 //! The test agent handles ~100k spans/s, far too slow to measure an exporter: this sink spends
 //! a memcpy and a few header compares per request.
@@ -32,6 +33,14 @@ pub struct Counts {
     pub other_requests: u64,
     /// Trace requests whose body could not be read as a v0.4/v0.5 payload.
     pub bad_bodies: u64,
+    /// Trace requests with `Datadog-Client-Computed-Stats: true` (or `yes`).
+    pub computed_stats_requests: u64,
+    /// Sum of the `Datadog-Client-Dropped-P0-Traces` headers.
+    pub dropped_p0_traces: u64,
+    /// Sum of the `Datadog-Client-Dropped-P0-Spans` headers.
+    pub dropped_p0_spans: u64,
+    /// Requests to `/v0.6/stats`.
+    pub stats_requests: u64,
 }
 
 impl Counts {
@@ -44,6 +53,11 @@ impl Counts {
             body_traces: self.body_traces - earlier.body_traces,
             other_requests: self.other_requests - earlier.other_requests,
             bad_bodies: self.bad_bodies - earlier.bad_bodies,
+            computed_stats_requests: self.computed_stats_requests
+                - earlier.computed_stats_requests,
+            dropped_p0_traces: self.dropped_p0_traces - earlier.dropped_p0_traces,
+            dropped_p0_spans: self.dropped_p0_spans - earlier.dropped_p0_spans,
+            stats_requests: self.stats_requests - earlier.stats_requests,
         }
     }
 }
@@ -56,10 +70,16 @@ struct Shared {
     body_traces: AtomicU64,
     other_requests: AtomicU64,
     bad_bodies: AtomicU64,
+    computed_stats_requests: AtomicU64,
+    dropped_p0_traces: AtomicU64,
+    dropped_p0_spans: AtomicU64,
+    stats_requests: AtomicU64,
     capture: AtomicBool,
     /// (path, body) of the last trace request, when `capture` is on.
     last: Mutex<Option<(String, Vec<u8>)>>,
     stop: AtomicBool,
+    /// The `/info` answer ([`info_response`]).
+    info: Vec<u8>,
 }
 
 /// A running sink. Dropping it stops accepting (open connections end with their peers).
@@ -69,14 +89,31 @@ pub struct Sink {
 }
 
 const TRACES_RESPONSE: &[u8] = b"{\"rate_by_service\":{}}";
-const INFO_RESPONSE: &[u8] = br#"{"version":"7.60.0","endpoints":["/v0.4/traces","/v0.5/traces","/v0.6/stats","/info"],"client_drop_p0s":false,"span_kinds_stats_computed":[],"peer_tags":[],"feature_flags":[],"config":{"statsd_port":0,"receiver_port":0}}"#;
+/// What a current agent answers, in short: client-side stats allowed (`client_drop_p0s`, the stats
+/// endpoint), the four span kinds it computes stats for and its default peer tags, so that an
+/// exporter with stats on (either side) computes them as it would against a real agent.
+/// Exporters with stats off ignore these fields.
+fn info_response() -> Vec<u8> {
+    let peer_tags: Vec<String> = data_pipeline::stats::AGENT_DEFAULT_PEER_TAGS
+        .iter()
+        .map(|t| format!("\"{t}\""))
+        .collect();
+    format!(
+        r#"{{"version":"7.60.0","endpoints":["/v0.4/traces","/v0.5/traces","/v0.6/stats","/info"],"client_drop_p0s":true,"span_kinds_stats_computed":["server","consumer","client","producer"],"peer_tags":[{}],"feature_flags":[],"config":{{"statsd_port":0,"receiver_port":0}}}}"#,
+        peer_tags.join(",")
+    )
+    .into_bytes()
+}
 
 impl Sink {
     /// Binds 127.0.0.1:0 and starts accepting.
     pub fn start() -> io::Result<Sink> {
         let listener = TcpListener::bind("127.0.0.1:0")?;
         let addr = listener.local_addr()?;
-        let shared = Arc::new(Shared::default());
+        let shared = Arc::new(Shared {
+            info: info_response(),
+            ..Shared::default()
+        });
         let s = shared.clone();
         thread::Builder::new()
             .name("sink-accept".into())
@@ -112,6 +149,10 @@ impl Sink {
             body_traces: s.body_traces.load(Ordering::SeqCst),
             other_requests: s.other_requests.load(Ordering::SeqCst),
             bad_bodies: s.bad_bodies.load(Ordering::SeqCst),
+            computed_stats_requests: s.computed_stats_requests.load(Ordering::SeqCst),
+            dropped_p0_traces: s.dropped_p0_traces.load(Ordering::SeqCst),
+            dropped_p0_spans: s.dropped_p0_spans.load(Ordering::SeqCst),
+            stats_requests: s.stats_requests.load(Ordering::SeqCst),
         }
     }
 
@@ -165,6 +206,8 @@ fn serve(conn: TcpStream, s: &Shared) -> io::Result<()> {
         let mut close = http10;
         let mut trace_count: u64 = 0;
         let mut expect_continue = false;
+        let mut computed_stats = false;
+        let (mut p0_traces, mut p0_spans) = (0u64, 0u64);
         loop {
             line.clear();
             if reader.read_line(&mut line)? == 0 {
@@ -188,6 +231,12 @@ fn serve(conn: TcpStream, s: &Shared) -> io::Result<()> {
                 trace_count = value.parse().unwrap_or(0);
             } else if name.eq_ignore_ascii_case("expect") {
                 expect_continue = value.eq_ignore_ascii_case("100-continue");
+            } else if name.eq_ignore_ascii_case("datadog-client-computed-stats") {
+                computed_stats = value.eq_ignore_ascii_case("true") || value == "yes";
+            } else if name.eq_ignore_ascii_case("datadog-client-dropped-p0-traces") {
+                p0_traces = value.parse().unwrap_or(0);
+            } else if name.eq_ignore_ascii_case("datadog-client-dropped-p0-spans") {
+                p0_spans = value.parse().unwrap_or(0);
             }
         }
         if expect_continue {
@@ -208,6 +257,11 @@ fn serve(conn: TcpStream, s: &Shared) -> io::Result<()> {
             s.trace_requests.fetch_add(1, Ordering::Relaxed);
             s.body_bytes.fetch_add(body.len() as u64, Ordering::Relaxed);
             s.header_traces.fetch_add(trace_count, Ordering::Relaxed);
+            if computed_stats {
+                s.computed_stats_requests.fetch_add(1, Ordering::Relaxed);
+            }
+            s.dropped_p0_traces.fetch_add(p0_traces, Ordering::Relaxed);
+            s.dropped_p0_spans.fetch_add(p0_spans, Ordering::Relaxed);
             match body_trace_count(path.starts_with("/v0.5"), &body) {
                 Some(n) => s.body_traces.fetch_add(n, Ordering::Relaxed),
                 None => s.bad_bodies.fetch_add(1, Ordering::Relaxed),
@@ -223,8 +277,11 @@ fn serve(conn: TcpStream, s: &Shared) -> io::Result<()> {
             TRACES_RESPONSE
         } else {
             s.other_requests.fetch_add(1, Ordering::Relaxed);
+            if path.starts_with("/v0.6/stats") {
+                s.stats_requests.fetch_add(1, Ordering::Relaxed);
+            }
             if method == "GET" && path.starts_with("/info") {
-                INFO_RESPONSE
+                &s.info
             } else {
                 b"{}"
             }
@@ -313,6 +370,21 @@ mod tests {
         assert_eq!(n.header_traces, 6);
         assert_eq!(n.body_traces, 6);
         assert_eq!(n.body_bytes, 9);
+    }
+
+    #[test]
+    fn info_allows_client_stats() {
+        let v: serde_json::Value = serde_json::from_slice(&info_response()).unwrap();
+        assert_eq!(v["client_drop_p0s"], true);
+        assert!(v["endpoints"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e == "/v0.6/stats"));
+        assert_eq!(
+            v["peer_tags"].as_array().unwrap().len(),
+            data_pipeline::stats::AGENT_DEFAULT_PEER_TAGS.len()
+        );
     }
 
     #[test]

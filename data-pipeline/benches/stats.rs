@@ -14,44 +14,11 @@ mod gen;
 
 use criterion::{BatchSize, Criterion, Throughput};
 use data_pipeline::stats::top_level::compute_top_level;
-use data_pipeline::stats::{Concentrator, StatsConfig, StatsMode};
+use data_pipeline::stats::{Concentrator, StatsConfig, StatsMode, AGENT_DEFAULT_PEER_TAGS};
 use data_pipeline::{Span, Traces};
 use std::hint::black_box;
 
 const T0: i64 = 1_700_000_000_000_000_000;
-
-/// The agent's default peer tag keys (`defaultPeerTags`).
-pub const AGENT_PEER_TAGS: &[&str] = &[
-    "_dd.base_service",
-    "amqp.destination",
-    "amqp.exchange",
-    "amqp.queue",
-    "aws.queue.name",
-    "bucketname",
-    "cassandra.cluster",
-    "db.cassandra.contact.points",
-    "db.couchbase.seed.nodes",
-    "db.hostname",
-    "db.instance",
-    "db.name",
-    "db.system",
-    "hazelcast.instance",
-    "messaging.kafka.bootstrap.servers",
-    "mongodb.db",
-    "msmq.queue.path",
-    "net.peer.name",
-    "network.destination.name",
-    "peer.hostname",
-    "peer.service",
-    "queuename",
-    "rpc.service",
-    "rulename",
-    "server.address",
-    "statemachinename",
-    "streamname",
-    "tablename",
-    "topicname",
-];
 
 fn config() -> StatsConfig {
     StatsConfig {
@@ -61,7 +28,10 @@ fn config() -> StatsConfig {
 }
 
 fn concentrator(now: i64) -> Concentrator {
-    let peers: Vec<String> = AGENT_PEER_TAGS.iter().map(|s| s.to_string()).collect();
+    let peers: Vec<String> = AGENT_DEFAULT_PEER_TAGS
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
     Concentrator::new(&config(), now, &peers, &[], "python")
 }
 

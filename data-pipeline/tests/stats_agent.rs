@@ -577,3 +577,62 @@ fn sampling_feedback_per_exporter() {
     let other = builder(&agent.url(), token).build().unwrap();
     assert_eq!(other.sampling_rate("web", "prod"), 1.0);
 }
+
+/// One SQL span (a client root of its own chunk) and the stats key resource the agent received.
+fn sql_stats_resource(agent: &TestAgent, token: &str, b: &mut ExporterBuilder) -> (String, String) {
+    agent.start_session(token, None);
+    let ex = b.build().unwrap();
+    let span = Span {
+        service: "db".into(),
+        name: "postgres.query".into(),
+        resource: "SELECT u.id AS uid FROM users2 u WHERE u.id = 42".into(),
+        r#type: "sql".into(),
+        trace_id: 77,
+        span_id: 1,
+        start: now_ns() - 1_000_000,
+        duration: 500_000,
+        ..Default::default()
+    };
+    send_all(&ex, &[vec![span]]);
+    assert_eq!(ex.stats_state(), StatsState::Enabled);
+    ex.shutdown(Duration::from_secs(5)).unwrap();
+    let reqs = agent.requests(token);
+    let (got, _) = received_stats(&reqs);
+    assert_eq!(got.len(), 1, "{got:?}");
+    let trace = reqs.iter().find(|r| r.path() == "/v0.4/traces").unwrap();
+    let body = rmpv::decode::read_value(&mut &trace.body[..]).unwrap();
+    let sent = s(&body[0][0], "resource");
+    (got.keys().next().unwrap().resource.clone(), sent)
+}
+
+#[test]
+fn stats_keys_follow_the_sql_settings() {
+    let agent = TestAgent::start();
+    let raw = "SELECT u.id AS uid FROM users2 u WHERE u.id = 42";
+    // Agent defaults: aliases dropped, digits kept; the span itself is not obfuscated (off
+    // towards an agent) but its stats key is.
+    let (key, sent) = sql_stats_resource(
+        &agent,
+        "stats-sql-default",
+        &mut builder(&agent.url(), "stats-sql-default"),
+    );
+    assert_eq!(key, "SELECT u.id FROM users2 u WHERE u.id = ?");
+    assert_eq!(sent, raw);
+    // The user's settings, span obfuscation still off: the key follows them.
+    let mut b = builder(&agent.url(), "stats-sql-custom");
+    b.obfuscation_sql_replace_digits(true)
+        .obfuscation_sql_keep_alias(true);
+    let (key, sent) = sql_stats_resource(&agent, "stats-sql-custom", &mut b);
+    assert_eq!(key, "SELECT u.id AS uid FROM users? u WHERE u.id = ?");
+    assert_eq!(sent, raw);
+    // With span obfuscation on, the key is the obfuscation of the span as sent, which is what
+    // the agent's own stats would use (it obfuscates every span it receives, already obfuscated
+    // or not). Obfuscating `users?` again splits the `?` off: not idempotent with digits replaced.
+    let mut b = builder(&agent.url(), "stats-sql-both");
+    b.obfuscation_sql_replace_digits(true)
+        .obfuscation_sql_keep_alias(true)
+        .obfuscate(true);
+    let (key, sent) = sql_stats_resource(&agent, "stats-sql-both", &mut b);
+    assert_eq!(sent, "SELECT u.id AS uid FROM users? u WHERE u.id = ?");
+    assert_eq!(key, "SELECT u.id AS uid FROM users ? u WHERE u.id = ?");
+}

@@ -1,4 +1,6 @@
-//! Client-side stats: adding the spans of a payload to a warm concentrator (every key already
+//! Client-side stats, ours vs libdatadog.
+//!
+//! `stats_add`: adding the spans of a payload to a warm concentrator (every key already
 //! present: the steady state), ours vs libdatadog's `libdd-trace-stats`.
 //!
 //! Setup (untimed, both sides): decode the v0.4 payload, mark top-level spans (each side with its
@@ -7,43 +9,21 @@
 //! examined, as the harness expects). Both sides' eligible counts are compared at setup, where
 //! a side whose count differs from the other's fails the case (the count is a property of the
 //! payload, computed here by each library).
+//!
+//! `send_stats_v04`: the whole send path with client-side stats on, ours (`Exporter::send`, stats
+//! `Auto`) vs libdatadog's `TraceExporter::send` built with `enable_stats`. Both see the same sink,
+//! whose `/info` allows client-side stats and lists the agent's default span kinds and peer tags;
+//! both decode, mark top-level spans, add every span to their concentrator, drop the P0 chunks
+//! (~15% of the chunks of the generated payloads: priority 0 or -1, no error) and encode the
+//! rest. The sink checks every request: the kept traces (header and body), the client-computed
+//! stats header and the dropped-P0 counts (see `main.rs` `check_sink`).
 
 use super::{Done, Group, Input, Iter};
 use crate::payloads::{Shape, Wire};
 use std::time::{Duration, UNIX_EPOCH};
 
-/// The agent's default peer tag keys (`pkg/trace/stats` `defaultPeerTags`).
-const PEER_TAGS: &[&str] = &[
-    "_dd.base_service",
-    "amqp.destination",
-    "amqp.exchange",
-    "amqp.queue",
-    "aws.queue.name",
-    "bucketname",
-    "cassandra.cluster",
-    "db.cassandra.contact.points",
-    "db.couchbase.seed.nodes",
-    "db.hostname",
-    "db.instance",
-    "db.name",
-    "db.system",
-    "hazelcast.instance",
-    "messaging.kafka.bootstrap.servers",
-    "mongodb.db",
-    "msmq.queue.path",
-    "net.peer.name",
-    "network.destination.name",
-    "peer.hostname",
-    "peer.service",
-    "queuename",
-    "rpc.service",
-    "rulename",
-    "server.address",
-    "statemachinename",
-    "streamname",
-    "tablename",
-    "topicname",
-];
+/// The agent's default peer tag keys (what the sink's `/info` lists too).
+const PEER_TAGS: &[&str] = data_pipeline::stats::AGENT_DEFAULT_PEER_TAGS;
 const KINDS: &[&str] = &["client", "server", "producer", "consumer"];
 
 /// Counts the payload's eligible spans with both libraries (each decoding it and marking top-level
@@ -161,14 +141,107 @@ pub fn theirs_stats_add<'a>(input: &Input<'a>) -> Result<Iter<'a>, String> {
     }))
 }
 
-/// The stats group, registered in `cases::groups()`.
-pub const GROUPS: &[Group] = &[Group {
-    name: "stats_add",
-    what: "add the spans of a payload to a warm stats concentrator",
-    shapes: &[Shape::Realistic, Shape::Tiny],
-    wire: Wire::V04,
-    needs_sink: false,
-    ours: Some(ours_stats_add),
-    theirs: theirs_stats_add,
-    target: Some(2.0),
-}];
+/// data-pipeline: `Exporter::send` of the v0.4 payload, output v0.4, client-side stats in `Auto`
+/// mode (the sink's `/info` allows them, so stats are computed and P0 chunks dropped; the first
+/// send, in the warm-up, waits for `/info`).
+pub fn ours_send_stats_v04<'a>(input: &Input<'a>) -> Result<Iter<'a>, String> {
+    use data_pipeline::exporter::Exporter;
+    use data_pipeline::format::Format;
+    use data_pipeline::stats::StatsMode;
+    let url = input.sink_url.ok_or("send cases need a sink")?;
+    // The same metadata as libdatadog's side gets (and as `send_v04_v04`).
+    let ex = Exporter::builder()
+        .url(url)
+        .language("python")
+        .language_version("3.12.3")
+        .language_interpreter("CPython")
+        .tracer_version("2.9.0")
+        .env("prod")
+        .service("web-store")
+        .hostname("bench-host")
+        .input_format(Format::V04)
+        .output_format(Format::V04)
+        .stats(StatsMode::Auto)
+        .stats_bucket_size(Duration::from_secs(10))
+        .build()
+        .map_err(|e| e.to_string())?;
+    let data = input.data;
+    let (traces, spans) = (input.traces, input.spans);
+    Ok(Box::new(move || {
+        ex.send(data).map_err(|e| e.to_string())?;
+        Ok(Done {
+            traces,
+            spans,
+            out_bytes: 0,
+        })
+    }))
+}
+
+/// libdatadog: `TraceExporter::send` of the v0.4 payload, output v0.4, built with
+/// `enable_stats(10 s)`. Its stats start once its `/info` fetcher has an answer (a process-global
+/// cache): the setup waits for it, so that every send computes stats and drops P0 chunks.
+pub fn theirs_send_stats_v04<'a>(input: &Input<'a>) -> Result<Iter<'a>, String> {
+    use libdd_capabilities_impl::NativeCapabilities;
+    use libdd_data_pipeline::trace_exporter::{
+        TraceExporter, TraceExporterInputFormat, TraceExporterOutputFormat,
+    };
+    use libdd_shared_runtime::ForkSafeRuntime;
+    let url = input.sink_url.ok_or("send cases need a sink")?;
+    let mut b = TraceExporter::<NativeCapabilities, ForkSafeRuntime>::builder();
+    b.set_url(url)
+        .set_language("python")
+        .set_language_version("3.12.3")
+        .set_language_interpreter("CPython")
+        .set_tracer_version("2.9.0")
+        .set_env("prod")
+        .set_service("web-store")
+        .set_hostname("bench-host")
+        .set_input_format(TraceExporterInputFormat::V04)
+        .set_output_format(TraceExporterOutputFormat::V04)
+        .enable_stats(Duration::from_secs(10));
+    let ex = b.build::<NativeCapabilities>().map_err(|e| e.to_string())?;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while libdd_data_pipeline::agent_info::get_agent_info().is_none() {
+        if std::time::Instant::now() > deadline {
+            return Err("libdatadog: no /info answer within 10 s".into());
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let data = input.data;
+    let (traces, spans) = (input.traces, input.spans);
+    Ok(Box::new(move || {
+        ex.send(data).map_err(|e| format!("{e:?}"))?;
+        Ok(Done {
+            traces,
+            spans,
+            out_bytes: 0,
+        })
+    }))
+}
+
+/// Groups whose sends drop P0 chunks (see `cases::drops_p0`).
+pub const P0_DROPPING_GROUPS: &[&str] = &["send_stats_v04"];
+
+/// The stats groups, registered in `cases::groups()`.
+pub const GROUPS: &[Group] = &[
+    Group {
+        name: "stats_add",
+        what: "add the spans of a payload to a warm stats concentrator",
+        shapes: &[Shape::Realistic, Shape::Tiny],
+        wire: Wire::V04,
+        needs_sink: false,
+        ours: Some(ours_stats_add),
+        theirs: theirs_stats_add,
+        target: Some(2.0),
+    },
+    Group {
+        name: "send_stats_v04",
+        what: "exporter send of a v0.4 payload with client-side stats and P0 dropping, delivered as v0.4",
+        shapes: &[Shape::Realistic, Shape::Tiny],
+        wire: Wire::V04,
+        needs_sink: true,
+        ours: Some(ours_send_stats_v04),
+        theirs: theirs_send_stats_v04,
+        target: Some(1.5),
+    },
+];

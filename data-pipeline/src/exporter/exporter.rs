@@ -240,32 +240,39 @@ impl Exporter {
         let conn = ForkLocal::new(Conn::new(&url, config.connect_timeout)?);
         let shared = match shared {
             Some(shared) => shared,
-            None => Shared {
+            None => {
                 // A Datadog agent applies its own rules: the stages default to off
                 // (bypasses_agent = false).
-                pipeline: Arc::new(Pipeline::new(&config.processing, &m.language, false)?),
-                stats: StatsStage::new(
-                    &config.stats,
-                    StageSetup {
-                        url: &url,
-                        connect_timeout: config.connect_timeout,
-                        request_timeout: config.request_timeout,
-                        headers: headers.clone(),
-                        meta: PayloadMeta {
-                            hostname: m.hostname.clone(),
-                            env: m.env.clone(),
-                            version: m.app_version.clone(),
-                            lang: m.language.clone(),
-                            tracer_version: m.tracer_version.clone(),
-                            runtime_id: m.runtime_id.clone(),
-                            service: m.service.clone(),
-                            container_id: m.container_id.clone(),
+                let pipeline = Arc::new(Pipeline::new(&config.processing, &m.language, false)?);
+                // Stats keys are obfuscated with the user's settings, whatever the span
+                // options say (see pipeline.rs).
+                let obfuscator = Some(pipeline.stats_obfuscator().clone());
+                Shared {
+                    pipeline,
+                    stats: StatsStage::new(
+                        &config.stats,
+                        StageSetup {
+                            url: &url,
+                            connect_timeout: config.connect_timeout,
+                            request_timeout: config.request_timeout,
+                            headers: headers.clone(),
+                            meta: PayloadMeta {
+                                hostname: m.hostname.clone(),
+                                env: m.env.clone(),
+                                version: m.app_version.clone(),
+                                lang: m.language.clone(),
+                                tracer_version: m.tracer_version.clone(),
+                                runtime_id: m.runtime_id.clone(),
+                                service: m.service.clone(),
+                                container_id: m.container_id.clone(),
+                            },
+                            obfuscator,
                         },
-                    },
-                )?
-                .map(Arc::new),
-                rates: Arc::default(),
-            },
+                    )?
+                    .map(Arc::new),
+                    rates: Arc::default(),
+                }
+            }
         };
         let policy = RetryPolicy {
             max_retries: config.max_retries,

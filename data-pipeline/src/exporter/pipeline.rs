@@ -120,9 +120,8 @@ impl Pipeline {
 
     /// The obfuscator for client-side stats keys (always available, whatever the span options):
     /// [`Obfuscator::obfuscate_resource`] is the agent's `obfuscateStatsGroup`. For the stats
-    /// stage (its own branch); normalization of keys needs no settings beyond the language
-    /// (`crate::normalize::normalize_service` etc.).
-    #[allow(dead_code)]
+    /// stage (the exporter hands a clone to [`crate::stats::StatsStage`]); normalization of keys
+    /// needs no settings beyond the language (`crate::normalize::normalize_service` etc.).
     pub fn stats_obfuscator(&self) -> &Obfuscator {
         &self.stats_obfuscator
     }
@@ -311,6 +310,17 @@ mod tests {
         bad.obfuscation.sql.obfuscation_mode = "bogus".into();
         let e = Pipeline::new(&bad, "", false).unwrap_err();
         assert_eq!(e.kind(), crate::ErrorKind::InvalidArgument);
+    }
+
+    #[test]
+    fn stats_obfuscator_has_the_user_settings_even_when_spans_are_not_obfuscated() {
+        let mut c = cfg(None, None);
+        c.obfuscation.sql.keep_sql_alias = true;
+        let p = Pipeline::new(&c, "", false).unwrap();
+        assert!(p.obfuscator.is_none());
+        let q = "SELECT a AS b FROM t WHERE x = 1";
+        let o = p.stats_obfuscator().obfuscate_resource("sql", q, "");
+        assert_eq!(o, "SELECT a AS b FROM t WHERE x = ?");
     }
 
     #[test]

@@ -18,7 +18,7 @@
 //! mantissa first, `nsTimestampToFloat`, which adds up to 0.1% of error on top of the sketch's
 //! 0.775%; libdatadog does not, nor do we).
 
-use super::key::{KeyFields, OwnedKey};
+use super::key::{hash_flat, KeyFields, OwnedKey};
 use super::payload::{ClientGroupedStats, ClientStatsBucket};
 use crate::sketch::{DDSketch, LogarithmicMapping, Slot};
 use hashbrown::HashTable;
@@ -123,9 +123,15 @@ pub struct Bucket {
 impl Bucket {
     /// An empty bucket starting at `start` (ns), holding at most `max_keys` keys.
     pub fn new(start: i64, max_keys: usize) -> Bucket {
+        Bucket::with_mapping(start, max_keys, DDSketch::trace_stats_mapping())
+    }
+
+    /// As [`Bucket::new`] with the sketches' mapping already built (building one takes two
+    /// `exp`: the concentrator keeps one).
+    pub(crate) fn with_mapping(start: i64, max_keys: usize, mapping: LogarithmicMapping) -> Bucket {
         Bucket {
             start,
-            mapping: DDSketch::trace_stats_mapping(),
+            mapping,
             max_keys: max_keys.max(1),
             groups: Vec::new(),
             raws: Vec::new(),
@@ -167,12 +173,15 @@ impl Bucket {
         self.mapping.slot(duration as f64)
     }
 
-    /// Counts one span under `raw` (whose hash is `raw_hash`); `normalize` turns it into the
-    /// stored key the first time the raw key is seen in this bucket.
+    /// Counts one span under its raw key, whose identity bytes are `raw_flat`
+    /// ([`KeyFields::write_flat`]) and hash `raw_hash` ([`hash_flat`]). The first time the raw
+    /// key is seen in this bucket, `raw` builds its fields and `normalize` turns them into the
+    /// stored key.
     #[inline]
     pub(crate) fn add<'a>(
         &mut self,
-        raw: &KeyFields<'a>,
+        raw: impl FnOnce() -> KeyFields<'a>,
+        raw_flat: &[u8],
         raw_hash: u64,
         hasher: &impl std::hash::BuildHasher,
         normalize: impl FnOnce(&KeyFields<'a>) -> KeyFields<'a>,
@@ -182,15 +191,15 @@ impl Bucket {
         let found = self.by_raw.find(raw_hash, |r| {
             r.hash == raw_hash
                 && if r.at & RAW_FLAG == 0 {
-                    groups[r.at as usize].key.matches(raw)
+                    groups[r.at as usize].key.matches_flat(raw_flat)
                 } else {
-                    raws[(r.at & !RAW_FLAG) as usize].0.matches(raw)
+                    raws[(r.at & !RAW_FLAG) as usize].0.matches_flat(raw_flat)
                 }
         });
         let gi = match found {
             Some(r) if r.at & RAW_FLAG == 0 => r.at as usize,
             Some(r) => self.raws[(r.at & !RAW_FLAG) as usize].1 as usize,
-            None => self.insert_raw(raw, raw_hash, hasher, normalize),
+            None => self.insert_raw(raw, raw_flat, raw_hash, hasher, normalize),
         };
         self.groups[gi]
             .stats
@@ -200,23 +209,33 @@ impl Bucket {
     #[cold]
     fn insert_raw<'a>(
         &mut self,
-        raw: &KeyFields<'a>,
+        raw: impl FnOnce() -> KeyFields<'a>,
+        raw_flat: &[u8],
         raw_hash: u64,
         hasher: &impl std::hash::BuildHasher,
         normalize: impl FnOnce(&KeyFields<'a>) -> KeyFields<'a>,
     ) -> usize {
+        let raw = raw();
+        debug_assert!({
+            let mut check = Vec::new();
+            raw.write_flat(&mut check);
+            check == raw_flat
+        });
+        let raw = &raw;
         let norm = normalize(raw);
         let unchanged = norm == *raw;
-        let norm_hash = if unchanged {
-            raw_hash
+        let mut norm_buf = Vec::new();
+        let (norm_flat, norm_hash) = if unchanged {
+            (raw_flat, raw_hash)
         } else {
-            norm.hash_with(hasher)
+            norm.write_flat(&mut norm_buf);
+            (&norm_buf[..], hash_flat(&norm_buf, hasher))
         };
         let groups = &self.groups;
         let existing = self
             .by_norm
             .find(norm_hash, |(h, i)| {
-                *h == norm_hash && groups[*i as usize].key.matches(&norm)
+                *h == norm_hash && groups[*i as usize].key.matches_flat(norm_flat)
             })
             .map(|(_, i)| *i as usize);
         let gi = match existing {
@@ -228,7 +247,7 @@ impl Bucket {
             None => {
                 let i = self.groups.len();
                 self.groups.push(Group {
-                    key: OwnedKey::from_fields(&norm),
+                    key: OwnedKey::from_flat(norm_flat, &norm),
                     stats: GroupStats::new(self.mapping),
                 });
                 self.by_norm
@@ -238,10 +257,11 @@ impl Bucket {
         };
         // Remember the raw key (bounded: past the cap raw keys are normalized at every span).
         if self.by_raw.len() < self.max_keys.saturating_mul(4) {
-            let at = if unchanged && self.groups[gi].key.matches(raw) {
+            let at = if unchanged && self.groups[gi].key.matches_flat(raw_flat) {
                 gi as u32
             } else {
-                self.raws.push((OwnedKey::from_fields(raw), gi as u32));
+                self.raws
+                    .push((OwnedKey::from_flat(raw_flat, raw), gi as u32));
                 (self.raws.len() - 1) as u32 | RAW_FLAG
             };
             self.by_raw
@@ -311,6 +331,18 @@ mod tests {
         }
     }
 
+    fn add<'a>(
+        b: &mut Bucket,
+        k: &KeyFields<'a>,
+        st: &foldhash::fast::FixedState,
+        norm: impl FnOnce(&KeyFields<'a>) -> KeyFields<'a>,
+        s: Sample,
+    ) {
+        let mut flat = Vec::new();
+        k.write_flat(&mut flat);
+        b.add(|| k.clone(), &flat, hash_flat(&flat, st), st, norm, s);
+    }
+
     fn sample(b: &Bucket, d: u64, error: bool) -> Sample {
         Sample {
             duration: d,
@@ -340,7 +372,7 @@ mod tests {
         ] {
             let k = fields(res);
             let s = sample(&b, d, err);
-            b.add(&k, k.hash_with(&st), &st, norm, s);
+            add(&mut b, &k, &st, norm, s);
         }
         assert_eq!(b.len(), 2);
         let (k, g) = b.groups().find(|(k, _)| k.resource() == "q?").unwrap();
@@ -365,12 +397,12 @@ mod tests {
         for n in &names {
             let k = fields(n);
             let s = sample(&b, 10, false);
-            b.add(&k, k.hash_with(&st), &st, |k| k.clone(), s);
+            add(&mut b, &k, &st, |k| k.clone(), s);
         }
         // An existing key still merges after the cap.
         let k = fields("r0");
         let s = sample(&b, 10, false);
-        b.add(&k, k.hash_with(&st), &st, |k| k.clone(), s);
+        add(&mut b, &k, &st, |k| k.clone(), s);
         assert_eq!(b.len(), 4);
         assert_eq!(b.collapsed_spans(), 7);
         let (ok, og) = b

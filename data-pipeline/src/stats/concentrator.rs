@@ -12,9 +12,11 @@
 
 use super::bucket::{Bucket, Sample};
 use super::eligibility::{chunk_is_synthetics, is_eligible, MetricsScan};
-use super::key::{KeyFields, KeyNormalizer, MetaScan, PeerTagKeys};
+use super::key::{hash_flat, write_span_key, KeyFields, KeyNormalizer, MetaScan, PeerTagKeys};
 use super::payload::ClientStatsBucket;
 use super::StatsConfig;
+use crate::obfuscate::Obfuscator;
+use crate::sketch::{DDSketch, LogarithmicMapping};
 use crate::span::Span;
 
 /// Buckets kept open behind the current one (the agent's `defaultBufferLen`).
@@ -36,6 +38,10 @@ pub struct Concentrator {
     extra_peer_keys: Vec<String>,
     normalizer: KeyNormalizer,
     hasher: foldhash::fast::FixedState,
+    /// The sketches' mapping, built once.
+    mapping: LogarithmicMapping,
+    /// Reused buffer for the identity bytes of the current span's key.
+    flat: Vec<u8>,
     spans_counted: u64,
 }
 
@@ -63,10 +69,20 @@ impl Concentrator {
             extra_peer_keys: config.peer_tags_extra.clone(),
             normalizer: KeyNormalizer::new(lang),
             hasher: foldhash::fast::FixedState::with_seed(0x5eed_57a7),
+            mapping: DDSketch::trace_stats_mapping(),
+            flat: Vec::with_capacity(256),
             spans_counted: 0,
         };
         c.set_agent_info(config, agent_peer_tags, agent_span_kinds);
         c
+    }
+
+    /// Obfuscates the resources of stats keys with `obfuscator` (the user's settings) instead of
+    /// the agent's defaults. For a new concentrator: keys already counted keep their resource.
+    pub fn with_obfuscator(mut self, obfuscator: Obfuscator) -> Concentrator {
+        let lang = self.normalizer.lang().to_owned();
+        self.normalizer = KeyNormalizer::with_obfuscator(&lang, obfuscator);
+        self
     }
 
     /// Applies what the agent's `/info` says (peer tags, span kinds) to spans added from now on.
@@ -111,7 +127,10 @@ impl Concentrator {
         if chunk.is_empty() {
             return 0;
         }
-        let synthetics = chunk_is_synthetics(chunk);
+        // One-span chunks (the most frequent): the root is the span, whose origin the meta scan
+        // reads anyway.
+        let single = chunk.len() == 1;
+        let chunk_synthetics = !single && chunk_is_synthetics(chunk);
         let mut counted = 0;
         for span in chunk {
             let metrics = MetricsScan::of(span);
@@ -122,6 +141,11 @@ impl Concentrator {
             if !is_eligible(&metrics, meta.span_kind, &self.kinds) {
                 continue;
             }
+            let synthetics = if single {
+                meta.origin.starts_with("synthetics")
+            } else {
+                chunk_synthetics
+            };
             self.add_span(span, &metrics, &meta, synthetics);
             counted += 1;
         }
@@ -144,14 +168,23 @@ impl Concentrator {
             _ => match self.buckets.iter().position(|b| b.start() == btime) {
                 Some(i) => i,
                 None => {
-                    self.buckets.push(Bucket::new(btime, self.max_keys));
+                    self.buckets
+                        .push(Bucket::with_mapping(btime, self.max_keys, self.mapping));
                     self.buckets.len() - 1
                 }
             },
         };
         self.last_bucket = bi;
-        let key = KeyFields::from_span(span, metrics, meta, synthetics, &self.peer_keys);
-        let hash = key.hash_with(&self.hasher);
+        // The key's bytes straight from the span; its fields only for a key new to the bucket.
+        write_span_key(
+            &mut self.flat,
+            span,
+            metrics,
+            meta,
+            synthetics,
+            &self.peer_keys,
+        );
+        let hash = hash_flat(&self.flat, &self.hasher);
         let bucket = &mut self.buckets[bi];
         let duration = u64::try_from(span.duration).unwrap_or(0);
         let sample = Sample {
@@ -161,8 +194,10 @@ impl Concentrator {
             top_level: metrics.top_level,
         };
         let normalizer = &self.normalizer;
+        let peer_keys = &self.peer_keys;
         bucket.add(
-            &key,
+            || KeyFields::from_span(span, metrics, meta, synthetics, peer_keys),
+            &self.flat,
             hash,
             &self.hasher,
             |k| normalizer.normalize(k),
@@ -340,6 +375,30 @@ mod tests {
         let out = c.flush(t0 + 100 * S, false);
         assert_eq!(out[0].stats.len(), 2);
         assert!(out[0].stats.iter().all(|g| g.synthetics));
+    }
+
+    #[test]
+    fn synthetics_of_one_span_chunks() {
+        let t0 = 1_000 * S;
+        let mut c = conc(t0);
+        for (i, origin) in ["synthetics-browser", "rum", ""].into_iter().enumerate() {
+            let mut chunk = vec![span(i as u64 + 1, 0, t0, 10)];
+            chunk[0].resource = format!("r{i}").into();
+            if !origin.is_empty() {
+                chunk[0].meta.insert("_dd.origin", origin.into());
+            }
+            compute_top_level(&mut chunk);
+            c.add_chunk(&chunk);
+        }
+        let out = c.flush(t0 + 100 * S, false);
+        let mut got: Vec<(String, bool)> = out[0]
+            .stats
+            .iter()
+            .map(|g| (g.resource.clone(), g.synthetics))
+            .collect();
+        got.sort();
+        let want = [("r0", true), ("r1", false), ("r2", false)];
+        assert_eq!(got, want.map(|(r, b)| (r.to_string(), b)));
     }
 
     #[test]

@@ -24,7 +24,7 @@ use smallvec::SmallVec;
 use std::borrow::Cow;
 use std::hash::{BuildHasher, Hasher};
 
-use super::eligibility::MetricsScan;
+use super::eligibility::{MetricsScan, ORIGIN_KEY};
 use crate::normalize::{normalize_name, normalize_service, truncate_utf8, MAX_RESOURCE_LEN};
 use crate::obfuscate::ip::quantize_peer_ip_addresses;
 use crate::obfuscate::{ObfuscationConfig, Obfuscator};
@@ -69,8 +69,10 @@ pub mod trilean {
 #[derive(Debug, Clone)]
 pub struct PeerTagKeys {
     keys: Vec<String>,
-    /// Bit `n` set when some key is `n` bytes long (see [`len_bit`]).
-    len_mask: u64,
+    /// As `filter`, for the peer keys and the other meta keys [`MetaScan`] looks for: one
+    /// table lookup rejects most meta keys of a span (a global length mask let most through,
+    /// the ~30 peer keys covering most lengths).
+    scan_filter: Box<[u64; 256]>,
     /// For each first byte, bit `n` set when a key of length `n` (n < 63; longer keys set bit
     /// 63) starts with that byte.
     filter: Box<[u64; 256]>,
@@ -93,16 +95,19 @@ impl PeerTagKeys {
             .collect();
         keys.sort_unstable();
         keys.dedup();
-        let len_mask = keys.iter().fold(0, |m, k| m | len_bit(k.len()));
         let mut filter = Box::new([0u64; 256]);
         let mut index = hashbrown::HashMap::with_hasher(foldhash::fast::FixedState::with_seed(7));
         for (i, k) in keys.iter().enumerate() {
             filter[usize::from(k.as_bytes()[0])] |= len_bit(k.len());
             index.insert(k.clone(), i);
         }
+        let mut scan_filter = filter.clone();
+        for k in SCANNED_META_KEYS {
+            scan_filter[usize::from(k.as_bytes()[0])] |= len_bit(k.len());
+        }
         PeerTagKeys {
             keys,
-            len_mask,
+            scan_filter,
             filter,
             index,
         }
@@ -118,10 +123,10 @@ impl PeerTagKeys {
         self.keys.is_empty()
     }
 
+    /// The index of `key` (whose first byte is `first` and length bit `bit`) among the keys.
     #[inline]
-    fn position(&self, key: &str) -> Option<usize> {
-        let first = *key.as_bytes().first()?;
-        if self.filter[usize::from(first)] & len_bit(key.len()) == 0 {
+    fn position(&self, key: &str, first: u8, bit: u64) -> Option<usize> {
+        if self.filter[usize::from(first)] & bit == 0 {
             return None;
         }
         self.index.get(key).copied()
@@ -134,17 +139,20 @@ pub(crate) const fn len_bit(len: usize) -> u64 {
     1u64 << if len < 63 { len } else { 63 }
 }
 
-/// Bit `n` set for every length `n` of a meta key [`MetaScan`] looks for (peer keys aside).
-const META_KEY_LENS: u64 = len_bit(SPAN_KIND_KEY.len())
-    | len_bit(HTTP_STATUS_CODE_KEY.len())
-    | len_bit(HTTP_METHOD_KEY.len())
-    | len_bit(HTTP_ENDPOINT_KEY.len())
-    | len_bit(HTTP_ROUTE_KEY.len())
-    | len_bit(BASE_SERVICE_KEY.len())
-    | len_bit(GRPC_STATUS_KEYS[0].len())
-    | len_bit(GRPC_STATUS_KEYS[1].len())
-    | len_bit(GRPC_STATUS_KEYS[2].len())
-    | len_bit(GRPC_STATUS_KEYS[3].len());
+/// The meta keys [`MetaScan`] looks for, peer keys aside.
+const SCANNED_META_KEYS: [&str; 11] = [
+    SPAN_KIND_KEY,
+    HTTP_STATUS_CODE_KEY,
+    HTTP_METHOD_KEY,
+    HTTP_ENDPOINT_KEY,
+    HTTP_ROUTE_KEY,
+    BASE_SERVICE_KEY,
+    ORIGIN_KEY,
+    GRPC_STATUS_KEYS[0],
+    GRPC_STATUS_KEYS[1],
+    GRPC_STATUS_KEYS[2],
+    GRPC_STATUS_KEYS[3],
+];
 
 /// What one pass over a span's meta found for the key (last occurrence wins).
 #[derive(Debug, Clone, Default)]
@@ -159,45 +167,110 @@ pub(crate) struct MetaScan<'s> {
     pub http_route: &'s str,
     pub grpc: [Option<&'s str>; 4],
     pub base_service: &'s str,
+    /// `_dd.origin` (read for one-span chunks, whose root is the span).
+    pub origin: &'s str,
 }
 
 impl<'s> MetaScan<'s> {
     #[inline]
     pub(crate) fn of(span: &'s Span<'_>, peer_keys: &PeerTagKeys) -> MetaScan<'s> {
         let mut m = MetaScan::default();
-        let lens = META_KEY_LENS | peer_keys.len_mask;
         for (k, v) in span.meta.iter() {
-            // Length first: the bytes of most keys are never loaded (see `MetricsScan::of`).
-            if lens & len_bit(k.len()) == 0 {
+            let Some(&first) = k.as_bytes().first() else {
+                continue;
+            };
+            let bit = len_bit(k.len());
+            if peer_keys.scan_filter[usize::from(first)] & bit == 0 {
                 continue;
             }
             let v: &'s str = v.as_ref();
-            if let Some(i) = peer_keys.position(k) {
+            if let Some(i) = peer_keys.position(k, first, bit) {
                 match m.peers.binary_search_by_key(&i, |(j, _)| *j) {
                     Ok(at) => m.peers[at].1 = v,
                     Err(at) => m.peers.insert(at, (i, v)),
                 }
             }
-            match k.as_bytes().first() {
-                Some(b's') if k == SPAN_KIND_KEY => m.span_kind = v,
-                Some(b'h') => match k.as_ref() {
+            match first {
+                b's' if k == SPAN_KIND_KEY => m.span_kind = v,
+                b'h' => match k.as_ref() {
                     HTTP_STATUS_CODE_KEY => m.http_status_code = Some(v),
                     HTTP_METHOD_KEY => m.http_method = v,
                     HTTP_ENDPOINT_KEY => m.http_endpoint = v,
                     HTTP_ROUTE_KEY => m.http_route = v,
                     _ => {}
                 },
-                Some(b'g' | b'r') => {
+                b'g' | b'r' => {
                     if let Some(i) = GRPC_STATUS_KEYS.iter().position(|g| *g == k) {
                         m.grpc[i] = Some(v);
                     }
                 }
-                Some(b'_') if k == BASE_SERVICE_KEY => m.base_service = v,
+                b'_' => match k.as_ref() {
+                    BASE_SERVICE_KEY => m.base_service = v,
+                    ORIGIN_KEY => m.origin = v,
+                    _ => {}
+                },
                 _ => {}
             }
         }
         m
     }
+}
+
+impl<'s> MetaScan<'s> {
+    /// The HTTP endpoint of the key: `http.endpoint` if not empty, else `http.route`.
+    #[inline]
+    pub(crate) fn endpoint(&self) -> &'s str {
+        if self.http_endpoint.is_empty() {
+            self.http_route
+        } else {
+            self.http_endpoint
+        }
+    }
+}
+
+/// The [`trilean`] value of "the span is the trace root" (`parent_id == 0`).
+#[inline]
+pub(crate) fn trace_root(span: &Span<'_>) -> u8 {
+    if span.parent_id == 0 {
+        trilean::TRUE
+    } else {
+        trilean::FALSE
+    }
+}
+
+/// Writes the identity bytes of the raw key of `span` (what [`KeyFields::from_span`] then
+/// [`KeyFields::write_flat`] give, without building the [`KeyFields`]).
+#[inline]
+pub(crate) fn write_span_key(
+    out: &mut Vec<u8>,
+    span: &Span<'_>,
+    metrics: &MetricsScan,
+    meta: &MetaScan<'_>,
+    synthetics: bool,
+    peer_keys: &PeerTagKeys,
+) {
+    let mut w = FlatWriter::new(out);
+    for s in [
+        span.service.as_ref(),
+        span.name.as_ref(),
+        span.resource.as_ref(),
+        span.r#type.as_ref(),
+        meta.span_kind,
+        meta.http_method,
+        meta.endpoint(),
+    ] {
+        w.segment(s);
+    }
+    for_each_peer_tag(meta, peer_keys, |k, v| {
+        w.segment(k);
+        w.segment(&v);
+    });
+    w.finish(
+        http_status_code(metrics, meta),
+        grpc_status_code(metrics, meta),
+        synthetics,
+        trace_root(span),
+    );
 }
 
 /// The agent's HTTP status code: metric first (cast to u32), else meta parsed as a decimal u32.
@@ -321,11 +394,7 @@ impl<'a> KeyFields<'a> {
         synthetics: bool,
         peer_keys: &'a PeerTagKeys,
     ) -> KeyFields<'a> {
-        let http_endpoint = if meta.http_endpoint.is_empty() {
-            meta.http_route
-        } else {
-            meta.http_endpoint
-        };
+        let http_endpoint = meta.endpoint();
         KeyFields {
             service: Cow::Borrowed(span.service.as_ref()),
             name: Cow::Borrowed(span.name.as_ref()),
@@ -337,65 +406,128 @@ impl<'a> KeyFields<'a> {
             http_status_code: http_status_code(metrics, meta),
             grpc_status_code: grpc_status_code(metrics, meta),
             synthetics,
-            is_trace_root: if span.parent_id == 0 {
-                trilean::TRUE
-            } else {
-                trilean::FALSE
-            },
+            is_trace_root: trace_root(span),
             peer_tags: peer_tags(meta, peer_keys),
         }
     }
 
-    /// Total length of the string fields (what an [`OwnedKey`] of them holds).
+    /// The string fields in key order: service, name, resource, type, span kind, HTTP method,
+    /// HTTP endpoint, then each peer tag's key and value.
     #[inline]
-    fn total_len(&self) -> usize {
-        self.service.len()
-            + self.name.len()
-            + self.resource.len()
-            + self.r#type.len()
-            + self.span_kind.len()
-            + self.http_method.len()
-            + self.http_endpoint.len()
-            + self
-                .peer_tags
-                .iter()
-                .map(|(k, v)| k.len() + v.len())
-                .sum::<usize>()
+    fn for_each_segment(&self, mut f: impl FnMut(&str)) {
+        f(&self.service);
+        f(&self.name);
+        f(&self.resource);
+        f(&self.r#type);
+        f(self.span_kind);
+        f(self.http_method);
+        f(self.http_endpoint);
+        for (k, v) in &self.peer_tags {
+            f(k);
+            f(v);
+        }
     }
 
-    /// The hash used by the bucket tables (both raw and normalized keys).
+    /// Writes the key's identity bytes into `out` (cleared first): each string field as its
+    /// length (u32 LE) and bytes, then the fixed fields (see [`FIXED_TRAILER`]). Two keys are
+    /// equal exactly when their bytes are, so a lookup hashes and compares one buffer (profiled:
+    /// hashing and comparing field by field cost ~1000 instructions per span, the buffer ~300).
     #[inline]
-    pub(crate) fn hash_with(&self, state: &impl BuildHasher) -> u64 {
-        let mut h = state.build_hasher();
-        for s in [
-            self.service.as_ref(),
-            self.name.as_ref(),
-            self.resource.as_ref(),
-            self.r#type.as_ref(),
-            self.span_kind,
-            self.http_method,
-            self.http_endpoint,
-        ] {
-            h.write(s.as_bytes());
-            h.write_u8(0xff);
-        }
-        h.write_u32(self.http_status_code);
-        h.write_u64(self.grpc_status_code.map_or(u64::MAX, |c| c));
-        h.write_u8(u8::from(self.synthetics) | (self.is_trace_root << 1));
-        for (k, v) in &self.peer_tags {
-            h.write(k.as_bytes());
-            h.write_u8(0xfe);
-            h.write(v.as_bytes());
-            h.write_u8(0xff);
-        }
-        h.finish()
+    pub(crate) fn write_flat(&self, out: &mut Vec<u8>) {
+        let mut w = FlatWriter::new(out);
+        self.for_each_segment(|s| w.segment(s));
+        w.finish(
+            self.http_status_code,
+            self.grpc_status_code,
+            self.synthetics,
+            self.is_trace_root,
+        );
     }
+
+    /// The hash used by the bucket tables (both raw and normalized keys): [`hash_flat`] of
+    /// [`KeyFields::write_flat`]. The concentrator reuses one buffer instead.
+    #[cfg(test)]
+    pub(crate) fn hash_with(&self, state: &impl BuildHasher) -> u64 {
+        let mut flat = Vec::new();
+        self.write_flat(&mut flat);
+        hash_flat(&flat, state)
+    }
+}
+
+/// Writes a key's identity bytes: the string fields in key order ([`KeyFields`]: service, name,
+/// resource, type, span kind, HTTP method, HTTP endpoint, then each peer tag's key and value),
+/// then the fixed fields. The concentrator writes a span's key straight from the span this way,
+/// and builds a [`KeyFields`] only for a key new to the bucket.
+pub(crate) struct FlatWriter<'o> {
+    out: &'o mut Vec<u8>,
+}
+
+impl<'o> FlatWriter<'o> {
+    /// Starts writing into `out` (cleared).
+    #[inline]
+    pub(crate) fn new(out: &'o mut Vec<u8>) -> Self {
+        out.clear();
+        FlatWriter { out }
+    }
+
+    /// The next string field.
+    #[inline]
+    pub(crate) fn segment(&mut self, s: &str) {
+        // Keys come from spans whose strings are far below 4 GiB.
+        let len = u32::try_from(s.len()).unwrap_or(u32::MAX);
+        self.out.extend_from_slice(&len.to_le_bytes());
+        self.out.extend_from_slice(s.as_bytes());
+    }
+
+    /// The fixed fields, last.
+    #[inline]
+    pub(crate) fn finish(
+        self,
+        http_status_code: u32,
+        grpc_status_code: Option<u64>,
+        synthetics: bool,
+        is_trace_root: u8,
+    ) {
+        let mut trailer = [0u8; FIXED_TRAILER];
+        trailer[..4].copy_from_slice(&http_status_code.to_le_bytes());
+        if let Some(c) = grpc_status_code {
+            trailer[4] = 1;
+            trailer[5..13].copy_from_slice(&c.to_le_bytes());
+        }
+        trailer[13] = u8::from(synthetics);
+        trailer[14] = is_trace_root;
+        self.out.extend_from_slice(&trailer);
+    }
+}
+
+/// Bytes of the fixed fields at the end of a key's identity bytes: HTTP status code (u32 LE),
+/// gRPC code present (u8) and value (u64 LE), synthetics (u8), trace root trilean (u8).
+const FIXED_TRAILER: usize = 15;
+
+/// The hash of a key's identity bytes.
+#[inline]
+pub(crate) fn hash_flat(flat: &[u8], state: &impl BuildHasher) -> u64 {
+    let mut h = state.build_hasher();
+    h.write(flat);
+    h.finish()
 }
 
 /// The peer tags of a span (see the module table). Allocates only for spans that have some.
 fn peer_tags<'a, 's: 'a>(meta: &MetaScan<'s>, keys: &'a PeerTagKeys) -> PeerTags<'a> {
+    let mut out = PeerTags::new();
+    for_each_peer_tag(meta, keys, |k, v| out.push((k, v)));
+    out
+}
+
+/// Calls `f` with each peer tag (key, value) of a span, in key order (see the module table).
+#[inline]
+pub(crate) fn for_each_peer_tag<'a, 's: 'a>(
+    meta: &MetaScan<'s>,
+    keys: &'a PeerTagKeys,
+    mut f: impl FnMut(&'a str, Cow<'a, str>),
+) {
     if keys.is_empty() {
-        return PeerTags::new();
+        return;
     }
     let kind = meta.span_kind;
     let peer_kind = kind.eq_ignore_ascii_case("client")
@@ -405,29 +537,23 @@ fn peer_tags<'a, 's: 'a>(meta: &MetaScan<'s>, keys: &'a PeerTagKeys) -> PeerTags
         if (kind.is_empty() || kind.eq_ignore_ascii_case("internal"))
             && !meta.base_service.is_empty()
         {
-            let mut one = PeerTags::new();
-            one.push((BASE_SERVICE_KEY, Cow::Borrowed(meta.base_service)));
-            return one;
+            f(BASE_SERVICE_KEY, Cow::Borrowed(meta.base_service));
         }
-        return PeerTags::new();
+        return;
     }
-    let mut out = PeerTags::new();
     for &(i, v) in &meta.peers {
         if !v.is_empty() {
-            out.push((keys.keys[i].as_str(), quantize_peer_value(v)));
+            f(keys.keys[i].as_str(), quantize_peer_value(v));
         }
     }
-    out
 }
 
-/// A key as stored in a bucket: every string in one buffer (one allocation per key).
+/// A key as stored in a bucket: its identity bytes ([`KeyFields::write_flat`]) in one
+/// allocation, and the fixed fields again for reading.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OwnedKey {
-    /// service, name, resource, type, span_kind, http_method, http_endpoint, then peer tag
-    /// key/value pairs, concatenated.
-    buf: Box<str>,
-    /// End offset of each segment in `buf`.
-    ends: Box<[u32]>,
+    /// The identity bytes.
+    bytes: Box<[u8]>,
     /// HTTP status code.
     pub http_status_code: u32,
     /// gRPC status code.
@@ -443,30 +569,15 @@ const FIXED_SEGMENTS: usize = 7;
 impl OwnedKey {
     /// Copies a key.
     pub fn from_fields(k: &KeyFields<'_>) -> OwnedKey {
-        let mut segs: Vec<&str> = Vec::with_capacity(FIXED_SEGMENTS + 2 * k.peer_tags.len());
-        segs.extend([
-            k.service.as_ref(),
-            k.name.as_ref(),
-            k.resource.as_ref(),
-            k.r#type.as_ref(),
-            k.span_kind,
-            k.http_method,
-            k.http_endpoint,
-        ]);
-        for (pk, pv) in &k.peer_tags {
-            segs.push(pk);
-            segs.push(pv);
-        }
-        let mut buf = String::with_capacity(segs.iter().map(|s| s.len()).sum());
-        let mut ends = Vec::with_capacity(segs.len());
-        for s in segs {
-            buf.push_str(s);
-            // Keys are built from spans whose strings are far below 4 GiB in total.
-            ends.push(u32::try_from(buf.len()).unwrap_or(u32::MAX));
-        }
+        let mut flat = Vec::new();
+        k.write_flat(&mut flat);
+        OwnedKey::from_flat(&flat, k)
+    }
+
+    /// A key from its identity bytes `flat` (those of `k`).
+    pub(crate) fn from_flat(flat: &[u8], k: &KeyFields<'_>) -> OwnedKey {
         OwnedKey {
-            buf: buf.into_boxed_str(),
-            ends: ends.into_boxed_slice(),
+            bytes: flat.into(),
             http_status_code: k.http_status_code,
             grpc_status_code: k.grpc_status_code,
             synthetics: k.synthetics,
@@ -493,10 +604,24 @@ impl OwnedKey {
         OwnedKey::from_fields(&k)
     }
 
+    /// The string segments, in order.
+    fn segments(&self) -> impl Iterator<Item = &str> {
+        let strings = self.bytes.len().saturating_sub(FIXED_TRAILER);
+        let mut at = 0usize;
+        std::iter::from_fn(move || {
+            let len = self.bytes.get(at..at + 4)?;
+            let len = u32::from_le_bytes([len[0], len[1], len[2], len[3]]) as usize;
+            let start = at + 4;
+            let end = start.checked_add(len).filter(|e| *e <= strings)?;
+            at = end;
+            // Written from `&str` segments: always UTF-8.
+            Some(std::str::from_utf8(&self.bytes[start..end]).unwrap_or(""))
+        })
+    }
+
     #[inline]
     fn seg(&self, i: usize) -> &str {
-        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
-        self.buf.get(start..self.ends[i] as usize).unwrap_or("")
+        self.segments().nth(i).unwrap_or("")
     }
 
     /// Service.
@@ -529,40 +654,26 @@ impl OwnedKey {
     }
     /// Peer tags as (key, value).
     pub fn peer_tags(&self) -> impl Iterator<Item = (&str, &str)> {
-        let n = (self.ends.len() - FIXED_SEGMENTS) / 2;
-        (0..n).map(move |i| {
-            (
-                self.seg(FIXED_SEGMENTS + 2 * i),
-                self.seg(FIXED_SEGMENTS + 2 * i + 1),
-            )
-        })
+        let mut rest = self.segments().skip(FIXED_SEGMENTS);
+        std::iter::from_fn(move || Some((rest.next()?, rest.next()?)))
     }
 
     /// True when `k` has the same fields.
-    #[inline]
     pub fn matches(&self, k: &KeyFields<'_>) -> bool {
-        self.buf.len() == k.total_len()
-            && self.http_status_code == k.http_status_code
-            && self.grpc_status_code == k.grpc_status_code
-            && self.synthetics == k.synthetics
-            && self.is_trace_root == k.is_trace_root
-            && self.ends.len() == FIXED_SEGMENTS + 2 * k.peer_tags.len()
-            && self.service() == k.service
-            && self.resource() == k.resource
-            && self.name() == k.name
-            && self.r#type() == k.r#type
-            && self.span_kind() == k.span_kind
-            && self.http_endpoint() == k.http_endpoint
-            && self.http_method() == k.http_method
-            && self
-                .peer_tags()
-                .zip(k.peer_tags.iter())
-                .all(|((a, b), (c, d))| a == *c && b == d.as_ref())
+        let mut flat = Vec::new();
+        k.write_flat(&mut flat);
+        self.matches_flat(&flat)
+    }
+
+    /// True when `flat` are this key's identity bytes (the hot path: one compare).
+    #[inline]
+    pub(crate) fn matches_flat(&self, flat: &[u8]) -> bool {
+        *self.bytes == *flat
     }
 
     /// Heap bytes held by this key.
     pub fn heap_bytes(&self) -> usize {
-        self.buf.len() + self.ends.len() * std::mem::size_of::<u32>()
+        self.bytes.len()
     }
 }
 
@@ -598,12 +709,30 @@ impl KeyNormalizer {
     pub fn new(lang: &str) -> KeyNormalizer {
         let obfuscator = Obfuscator::new(ObfuscationConfig::default())
             .or_else(|_| Obfuscator::new(ObfuscationConfig::disabled()));
+        // The default configuration builds; `disabled()` is a fallback that cannot fail
+        // either (no pattern to compile).
+        let obfuscator = obfuscator.unwrap_or_else(|_| unreachable!("default obfuscator"));
+        KeyNormalizer::with_obfuscator(lang, obfuscator)
+    }
+
+    /// A normalizer obfuscating resources with `obfuscator` (the user's settings: SQL mode,
+    /// database system, digits, aliases ...), as the exporter builds it from its builder options.
+    /// Only [`Obfuscator::obfuscate_resource`] is used, whatever the obfuscator's span options.
+    pub fn with_obfuscator(lang: &str, obfuscator: Obfuscator) -> KeyNormalizer {
         KeyNormalizer {
             lang: lang.to_string(),
-            // The default configuration builds; `disabled()` is a fallback that cannot fail
-            // either (no pattern to compile).
-            obfuscator: obfuscator.unwrap_or_else(|_| unreachable!("default obfuscator")),
+            obfuscator,
         }
+    }
+
+    /// The tracer language.
+    pub fn lang(&self) -> &str {
+        &self.lang
+    }
+
+    /// The obfuscator of resources.
+    pub fn obfuscator(&self) -> &Obfuscator {
+        &self.obfuscator
     }
 
     /// The normalized key; its strings stay borrowed from `raw` when unchanged.
@@ -846,6 +975,36 @@ mod tests {
         assert!(
             matches!(k.service, Cow::Borrowed(_)),
             "unchanged fields stay borrowed"
+        );
+    }
+
+    #[test]
+    fn normalizer_follows_the_sql_settings() {
+        let mut s = span_with(&[], &[]);
+        s.r#type = "sql".into();
+        s.resource = "SELECT u.id AS uid FROM users2 u WHERE u.id = 42".into();
+        let p = PeerTagKeys::default();
+        let dflt = KeyNormalizer::new("python");
+        assert_eq!(
+            dflt.normalize(&key_of(&s, &p)).resource,
+            "SELECT u.id FROM users2 u WHERE u.id = ?"
+        );
+        let mut cfg = ObfuscationConfig::default();
+        cfg.sql.replace_digits = true;
+        cfg.sql.keep_sql_alias = true;
+        let custom =
+            KeyNormalizer::with_obfuscator("python", Obfuscator::new(cfg.clone()).unwrap());
+        assert_eq!(
+            custom.normalize(&key_of(&s, &p)).resource,
+            "SELECT u.id AS uid FROM users? u WHERE u.id = ?"
+        );
+        assert!(custom.obfuscator().config().sql.keep_sql_alias);
+        // Span obfuscation switched off elsewhere does not matter: resources still are.
+        cfg.redis.enabled = false;
+        let n = KeyNormalizer::with_obfuscator("", Obfuscator::new(cfg).unwrap());
+        assert_eq!(
+            n.normalize(&key_of(&s, &p)).resource,
+            "SELECT u.id AS uid FROM users? u WHERE u.id = ?"
         );
     }
 }

@@ -41,6 +41,40 @@ pub const DEFAULT_MAX_KEYS_PER_BUCKET: usize = 7000;
 /// `span.kind` values that make a span eligible when neither the builder nor the agent says
 /// otherwise.
 pub const DEFAULT_SPAN_KINDS: &[&str] = &["client", "server", "producer", "consumer"];
+/// The peer tag keys a current agent lists in `/info` by default (`peer_tags`; the agent's
+/// `defaultPeerTags`). The exporter takes the list from `/info`; this copy is for tests,
+/// benchmarks and tracers that configure peer tags without an agent.
+pub const AGENT_DEFAULT_PEER_TAGS: &[&str] = &[
+    "_dd.base_service",
+    "amqp.destination",
+    "amqp.exchange",
+    "amqp.queue",
+    "aws.queue.name",
+    "bucketname",
+    "cassandra.cluster",
+    "db.cassandra.contact.points",
+    "db.couchbase.seed.nodes",
+    "db.hostname",
+    "db.instance",
+    "db.name",
+    "db.system",
+    "hazelcast.instance",
+    "messaging.kafka.bootstrap.servers",
+    "mongodb.db",
+    "msmq.queue.path",
+    "net.peer.name",
+    "network.destination.name",
+    "peer.hostname",
+    "peer.service",
+    "queuename",
+    "rpc.service",
+    "rulename",
+    "server.address",
+    "statemachinename",
+    "streamname",
+    "tablename",
+    "topicname",
+];
 /// The stats endpoint.
 pub const STATS_PATH: &str = crate::info::V06_STATS;
 /// Value of every string field of the overflow key (see [`bucket`]).

@@ -17,6 +17,7 @@ use super::{
     CLIENT_COMPUTED_TOP_LEVEL_HEADER, DROPPED_P0_SPANS_HEADER, DROPPED_P0_TRACES_HEADER,
 };
 use crate::info::AgentInfo;
+use crate::obfuscate::Obfuscator;
 use crate::sample::{drop_p0s, DroppedP0};
 use crate::span::Traces;
 use crate::transport::AgentUrl;
@@ -53,6 +54,9 @@ pub struct StageSetup<'a> {
     pub headers: HeaderMap,
     /// Payload metadata.
     pub meta: PayloadMeta,
+    /// Obfuscator of the resources of stats keys (the exporter's stats obfuscator, with the
+    /// user's settings); `None`: the agent's default settings.
+    pub obfuscator: Option<Obfuscator>,
 }
 
 impl StatsStage {
@@ -70,7 +74,10 @@ impl StatsStage {
             setup.headers,
             setup.meta,
         )?;
-        let conc = Concentrator::new(config, super::now_ns(), &[], &[], &lang);
+        let mut conc = Concentrator::new(config, super::now_ns(), &[], &[], &lang);
+        if let Some(o) = setup.obfuscator {
+            conc = conc.with_obfuscator(o);
+        }
         let worker = StatsWorker::start(conc, sender, config.bucket_size)?;
         let state = match config.mode {
             StatsMode::On => StatsState::Enabled,
@@ -236,6 +243,7 @@ mod tests {
                 request_timeout: Duration::from_millis(20),
                 headers: HeaderMap::new(),
                 meta: PayloadMeta::default(),
+                obfuscator: None,
             },
         )
         .unwrap()
