@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of the project on this machine (what CI runs). Installs what it needs first.
 #   scripts/test.sh            everything
-#   scripts/test.sh rust       only the named steps (lint, rust, c_abi, python_binding, dsm); see `steps` below
+#   scripts/test.sh rust       only the named steps (lint, rust, c_abi, python_binding, dsm, bench_checks); see `steps` below
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -36,7 +36,13 @@ dsm() {
   scripts/test-dsm.sh
 }
 
-steps=(lint rust c_abi python_binding dsm)
+bench_checks() {
+  step "Bench harness self-checks: both sides agree on the corpus, libdatadog reads our payloads, sink counts"
+  cargo fmt --manifest-path bench/Cargo.toml -- --check
+  cargo test --manifest-path bench/Cargo.toml --locked
+}
+
+steps=(lint rust c_abi python_binding dsm bench_checks)
 [ $# -gt 0 ] && steps=("$@")
 
 scripts/setup-test-env.sh

@@ -53,8 +53,7 @@ impl Counts {
             body_traces: self.body_traces - earlier.body_traces,
             other_requests: self.other_requests - earlier.other_requests,
             bad_bodies: self.bad_bodies - earlier.bad_bodies,
-            computed_stats_requests: self.computed_stats_requests
-                - earlier.computed_stats_requests,
+            computed_stats_requests: self.computed_stats_requests - earlier.computed_stats_requests,
             dropped_p0_traces: self.dropped_p0_traces - earlier.dropped_p0_traces,
             dropped_p0_spans: self.dropped_p0_spans - earlier.dropped_p0_spans,
             stats_requests: self.stats_requests - earlier.stats_requests,

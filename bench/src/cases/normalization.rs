@@ -64,7 +64,11 @@ mod theirs {
                         start: s.start,
                         duration: s.duration,
                         error: s.error,
-                        meta: s.meta.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+                        meta: s
+                            .meta
+                            .iter()
+                            .map(|(k, v)| (k.to_string(), v.to_string()))
+                            .collect(),
                         metrics: s.metrics.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
                         r#type: s.r#type.to_string(),
                         ..Default::default()
@@ -114,7 +118,10 @@ mod tests {
         for t in pb.iter_mut() {
             libdd_trace_normalization::normalizer::normalize_trace(t).unwrap();
         }
-        assert_eq!(pb, before, "libdatadog changed a span: the payload is not all-valid");
+        assert_eq!(
+            pb, before,
+            "libdatadog changed a span: the payload is not all-valid"
+        );
         let mut ours = decode::decode(Format::V04, &p.v04).unwrap();
         let n = data_pipeline::normalize::Normalizer::default();
         let mut counts = data_pipeline::normalize::NormalizeCounts::new();

@@ -71,9 +71,9 @@ fn done(input: &Input<'_>, out_bytes: usize) -> Done {
 
 mod ours {
     use super::*;
+    use data_pipeline::exporter::Exporter;
     use data_pipeline::obfuscate::sql::{SqlConfig, SqlObfuscator};
     use data_pipeline::obfuscate::{obfuscate_redis, obfuscate_url, quantize_redis, HttpConfig};
-    use data_pipeline::exporter::Exporter;
 
     pub fn sql<'a>(input: &Input<'a>) -> Result<Iter<'a>, String> {
         let v = values(input.data)?.sql;
@@ -88,7 +88,11 @@ mod ours {
                     Err(_) => "Non-parsable SQL query".len(),
                 };
             }
-            Ok(Done { traces, spans, out_bytes: n })
+            Ok(Done {
+                traces,
+                spans,
+                out_bytes: n,
+            })
         }))
     }
 
@@ -103,7 +107,11 @@ mod ours {
             for c in &v.redis_commands {
                 n += obfuscate_redis(c).len();
             }
-            Ok(Done { traces, spans, out_bytes: n })
+            Ok(Done {
+                traces,
+                spans,
+                out_bytes: n,
+            })
         }))
     }
 
@@ -119,7 +127,11 @@ mod ours {
             for u in &v {
                 n += obfuscate_url(u, &cfg).len();
             }
-            Ok(Done { traces, spans, out_bytes: n })
+            Ok(Done {
+                traces,
+                spans,
+                out_bytes: n,
+            })
         }))
     }
 
@@ -156,8 +168,8 @@ mod ours {
 mod theirs {
     use super::*;
     use libdd_trace_obfuscation::http::obfuscate_url;
-    use libdd_trace_obfuscation::redis::{obfuscate_redis_string, quantize_redis_string};
     use libdd_trace_obfuscation::obfuscation_config::{DbmsKind, SqlConfig};
+    use libdd_trace_obfuscation::redis::{obfuscate_redis_string, quantize_redis_string};
     use libdd_trace_obfuscation::sql::obfuscate_sql_resource;
 
     pub fn sql<'a>(input: &Input<'a>) -> Result<Iter<'a>, String> {
@@ -169,7 +181,11 @@ mod theirs {
             for q in &v {
                 n += obfuscate_sql_resource(q, &cfg, DbmsKind::Generic).len();
             }
-            Ok(Done { traces, spans, out_bytes: n })
+            Ok(Done {
+                traces,
+                spans,
+                out_bytes: n,
+            })
         }))
     }
 
@@ -184,7 +200,11 @@ mod theirs {
             for c in &v.redis_commands {
                 n += obfuscate_redis_string(c).len();
             }
-            Ok(Done { traces, spans, out_bytes: n })
+            Ok(Done {
+                traces,
+                spans,
+                out_bytes: n,
+            })
         }))
     }
 
@@ -197,7 +217,11 @@ mod theirs {
                 // `None` = unchanged, as our `Cow::Borrowed`.
                 n += obfuscate_url(u, true, true).map_or(u.len(), |s| s.len());
             }
-            Ok(Done { traces, spans, out_bytes: n })
+            Ok(Done {
+                traces,
+                spans,
+                out_bytes: n,
+            })
         }))
     }
 }

@@ -50,7 +50,10 @@ fn check_eligible(side: &str, input: &Input<'_>, mine: usize) -> Result<(), Stri
         .iter_mut()
         .map(|chunk| {
             compute_top_level_span(chunk);
-            chunk.iter().filter(|s| is_span_eligible(*s, &kinds)).count()
+            chunk
+                .iter()
+                .filter(|s| is_span_eligible(*s, &kinds))
+                .count()
         })
         .sum();
     if ours_count != theirs_count || mine != ours_count {
