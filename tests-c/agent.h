@@ -1,4 +1,4 @@
-/* Talking to the Datadog test agent from the C tests: a minimal HTTP/1.0 GET over loopback. */
+/* Loopback helpers for the C tests: a minimal HTTP/1.0 GET to the Datadog test agent, a closed port. */
 #ifndef DP_TESTS_AGENT_H
 #define DP_TESTS_AGENT_H
 
@@ -11,6 +11,21 @@
 #include <unistd.h>
 
 #include "check.h"
+
+/* A loopback port with nothing listening (bound, then closed). */
+static inline unsigned closed_port(void) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  CHECK(fd >= 0);
+  struct sockaddr_in addr;
+  memset(&addr, 0, sizeof addr);
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  CHECK(bind(fd, (struct sockaddr *)&addr, sizeof addr) == 0);
+  socklen_t len = sizeof addr;
+  CHECK(getsockname(fd, (struct sockaddr *)&addr, &len) == 0);
+  close(fd);
+  return ntohs(addr.sin_port);
+}
 
 /* GET `path` from the agent at `url` (http://127.0.0.1:PORT). The whole answer (status line,
  * headers, body) is stored NUL-terminated in `buf` (`cap` bytes; a longer answer fails the test).

@@ -10,21 +10,6 @@
 #include "agent.h"
 #include "check.h"
 
-/* A loopback port with nothing listening (bound, then closed). */
-static unsigned closed_port(void) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  CHECK(fd >= 0);
-  struct sockaddr_in addr;
-  memset(&addr, 0, sizeof addr);
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  CHECK(bind(fd, (struct sockaddr *)&addr, sizeof addr) == 0);
-  socklen_t len = sizeof addr;
-  CHECK(getsockname(fd, (struct sockaddr *)&addr, &len) == 0);
-  close(fd);
-  return ntohs(addr.sin_port);
-}
-
 static dp_exporter *build(const char *url, const char *token) {
   dp_exporter_builder *b = dp_exporter_builder_new();
   CHECK(b != NULL);

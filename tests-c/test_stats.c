@@ -19,21 +19,6 @@
 static const char bad_utf8[] = {(char)0xc3, (char)0x28};
 static const dp_str BAD = {bad_utf8, sizeof bad_utf8};
 
-/* A loopback port with nothing listening (bound, then closed). */
-static unsigned closed_port(void) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  CHECK(fd >= 0);
-  struct sockaddr_in addr;
-  memset(&addr, 0, sizeof addr);
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  CHECK(bind(fd, (struct sockaddr *)&addr, sizeof addr) == 0);
-  socklen_t len = sizeof addr;
-  CHECK(getsockname(fd, (struct sockaddr *)&addr, &len) == 0);
-  close(fd);
-  return ntohs(addr.sin_port);
-}
-
 /* Room for one answer of the test agent (the sessions here hold a few small requests). */
 #define ANSWER_CAP (1u << 20)
 
