@@ -15,12 +15,12 @@
 mod background_support;
 mod support;
 
-use background_support::{id_range, watchdog, CountingSink};
+use background_support::{id_range, wait_child, watchdog, CountingSink};
 use data_pipeline::exporter::{fork, Exporter, ExporterBuilder};
 use std::collections::HashSet;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use support::v04_payload;
 
 const CHILD_PAYLOADS: u64 = 5;
@@ -90,32 +90,6 @@ fn child_work(ex: &Exporter, base: u64, hooks: bool, grandchild: bool) -> i32 {
         0
     }));
     r.unwrap_or(99)
-}
-
-/// Waits for `pid` until `limit`; kills it and answers `None` if it is still running then.
-fn wait_child(pid: libc::pid_t, limit: Duration) -> Option<i32> {
-    let end = Instant::now() + limit;
-    loop {
-        let mut status = 0;
-        // SAFETY: waiting on our own child with a valid status pointer.
-        let r = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
-        if r == pid {
-            return if libc::WIFEXITED(status) {
-                Some(libc::WEXITSTATUS(status))
-            } else {
-                Some(1000 + libc::WTERMSIG(status))
-            };
-        }
-        if r < 0 || Instant::now() >= end {
-            // SAFETY: killing our own child.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
-            let mut s = 0;
-            // SAFETY: reaping it.
-            unsafe { libc::waitpid(pid, &mut s, 0) };
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
 }
 
 /// One round: `forks` children (even ones use the explicit hooks) while a parent thread

@@ -18,7 +18,7 @@
 mod background_support;
 mod support;
 
-use background_support::watchdog;
+use background_support::{wait_child, watchdog};
 use data_pipeline::datastreams::{Config, Processor};
 use data_pipeline::exporter::{fork, Exporter, ExporterBuilder};
 use data_pipeline::sketch::DDSketch;
@@ -29,7 +29,7 @@ use std::collections::HashMap;
 use std::io::Read;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use support::TestAgent;
 
 /// Stats spans and DSM checkpoints each child adds.
@@ -148,32 +148,6 @@ fn child_work(ex: &Exporter, dsm: &Processor, name: &str, id_base: u64) -> i32 {
         0
     }));
     r.unwrap_or(99)
-}
-
-/// Waits for `pid` until `limit`; kills it and answers `None` if it is still running then.
-fn wait_child(pid: libc::pid_t, limit: Duration) -> Option<i32> {
-    let end = Instant::now() + limit;
-    loop {
-        let mut status = 0;
-        // SAFETY: waiting on our own child with a valid status pointer.
-        let r = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
-        if r == pid {
-            return if libc::WIFEXITED(status) {
-                Some(libc::WEXITSTATUS(status))
-            } else {
-                Some(1000 + libc::WTERMSIG(status))
-            };
-        }
-        if r < 0 || Instant::now() >= end {
-            // SAFETY: killing and reaping our own child.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
-            let mut s = 0;
-            // SAFETY: as above.
-            unsafe { libc::waitpid(pid, &mut s, 0) };
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
 }
 
 fn field<'v>(m: &'v Value, k: &str) -> Option<&'v Value> {

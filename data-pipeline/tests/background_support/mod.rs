@@ -376,6 +376,32 @@ impl Drop for Watchdog {
     }
 }
 
+/// Waits for `pid` until `limit`; kills it and answers `None` if it is still running then.
+pub fn wait_child(pid: libc::pid_t, limit: Duration) -> Option<i32> {
+    let end = Instant::now() + limit;
+    loop {
+        let mut status = 0;
+        // SAFETY: waiting on our own child with a valid status pointer.
+        let r = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+        if r == pid {
+            return if libc::WIFEXITED(status) {
+                Some(libc::WEXITSTATUS(status))
+            } else {
+                Some(1000 + libc::WTERMSIG(status))
+            };
+        }
+        if r < 0 || Instant::now() >= end {
+            // SAFETY: killing and reaping our own child.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            let mut s = 0;
+            // SAFETY: as above.
+            unsafe { libc::waitpid(pid, &mut s, 0) };
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
 /// Ids `first..first + n` as a set.
 pub fn id_range(first: u64, n: u64) -> HashSet<u64> {
     (first..first + n).collect()
