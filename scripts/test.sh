@@ -37,9 +37,10 @@ dsm() {
 }
 
 bench_checks() {
-  step "Bench harness self-checks: both sides agree on the corpus, libdatadog reads our payloads, sink counts"
+  step "Bench harness: self-tests, then a quick run of every case (fails on a fairness check: what each side delivered to the sink)"
   cargo fmt --manifest-path bench/Cargo.toml -- --check
   cargo test --manifest-path bench/Cargo.toml --locked
+  cargo run --release --locked --manifest-path bench/Cargo.toml -- --quick --out "$root/build/bench-quick.json"
 }
 
 steps=(lint rust c_abi python_binding dsm bench_checks)

@@ -443,7 +443,10 @@ fn run_all(cfg: &Config, selected: &[&Case], dir: &Path, out_path: &Path) -> Res
         let expect = Expect {
             traces,
             spans,
-            kept: kept.get(c.shape.name()).copied(),
+            // Only the groups that drop P0 chunks: other groups of the same run send everything.
+            kept: cases::drops_p0(c.group)
+                .then(|| kept.get(c.shape.name()).copied())
+                .flatten(),
         };
         let bytes = sizes[&(c.shape.name(), c.wire.name())];
         let sides: Vec<Side> = [Side::Ours, Side::Theirs]

@@ -67,11 +67,11 @@ pub fn decode_encode_v04_v04<'a>(input: &Input<'a>) -> Result<Iter<'a>, String> 
     decode_encode(input, Format::V04)
 }
 
-fn send_with<'a>(input: &Input<'a>, output: Format) -> Result<Iter<'a>, String> {
-    let url = input.sink_url.ok_or("send cases need a sink")?;
-    // The same metadata as libdatadog's side gets.
-    let ex = Exporter::builder()
-        .url(url)
+/// The exporter settings every send case shares with libdatadog's side
+/// ([`crate::theirs::exporter_builder`]): same tracer metadata, input v0.4, output `output`.
+pub fn exporter_builder(url: &str, output: Format) -> data_pipeline::exporter::ExporterBuilder {
+    let mut b = Exporter::builder();
+    b.url(url)
         .language("python")
         .language_version("3.12.3")
         .language_interpreter("CPython")
@@ -80,7 +80,13 @@ fn send_with<'a>(input: &Input<'a>, output: Format) -> Result<Iter<'a>, String> 
         .service("web-store")
         .hostname("bench-host")
         .input_format(Format::V04)
-        .output_format(output)
+        .output_format(output);
+    b
+}
+
+fn send_with<'a>(input: &Input<'a>, output: Format) -> Result<Iter<'a>, String> {
+    let url = input.sink_url.ok_or("send cases need a sink")?;
+    let ex = exporter_builder(url, output)
         .build()
         .map_err(|e| e.to_string())?;
     let data = input.data;

@@ -6,7 +6,7 @@
 use crate::cases::{Done, Input, Iter};
 use libdd_capabilities_impl::NativeCapabilities;
 use libdd_data_pipeline::trace_exporter::{
-    TraceExporter, TraceExporterInputFormat, TraceExporterOutputFormat,
+    TraceExporter, TraceExporterBuilder, TraceExporterInputFormat, TraceExporterOutputFormat,
 };
 use libdd_shared_runtime::ForkSafeRuntime;
 use libdd_trace_utils::msgpack_decoder;
@@ -76,10 +76,12 @@ pub fn decode_encode_v04_v04<'a>(input: &Input<'a>) -> Result<Iter<'a>, String> 
     }))
 }
 
-fn exporter(
+/// The exporter settings every send case shares with our side
+/// ([`crate::ours::exporter_builder`]): same tracer metadata, input v0.4, output `output`.
+pub fn exporter_builder(
     url: &str,
     output: TraceExporterOutputFormat,
-) -> Result<TraceExporter<NativeCapabilities, ForkSafeRuntime>, String> {
+) -> TraceExporterBuilder<ForkSafeRuntime> {
     let mut b = TraceExporter::<NativeCapabilities, ForkSafeRuntime>::builder();
     b.set_url(url)
         .set_language("python")
@@ -91,7 +93,16 @@ fn exporter(
         .set_hostname("bench-host")
         .set_input_format(TraceExporterInputFormat::V04)
         .set_output_format(output);
-    b.build::<NativeCapabilities>().map_err(|e| e.to_string())
+    b
+}
+
+fn exporter(
+    url: &str,
+    output: TraceExporterOutputFormat,
+) -> Result<TraceExporter<NativeCapabilities, ForkSafeRuntime>, String> {
+    exporter_builder(url, output)
+        .build::<NativeCapabilities>()
+        .map_err(|e| e.to_string())
 }
 
 fn send_with<'a>(input: &Input<'a>, output: TraceExporterOutputFormat) -> Result<Iter<'a>, String> {

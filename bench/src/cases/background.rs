@@ -45,17 +45,7 @@ pub fn batched(group: &str) -> bool {
 
 fn ours_exporter(url: &str) -> Result<data_pipeline::exporter::Exporter, String> {
     use data_pipeline::format::Format;
-    data_pipeline::exporter::Exporter::builder()
-        .url(url)
-        .language("python")
-        .language_version("3.12.3")
-        .language_interpreter("CPython")
-        .tracer_version("2.9.0")
-        .env("prod")
-        .service("web-store")
-        .hostname("bench-host")
-        .input_format(Format::V04)
-        .output_format(Format::V04)
+    crate::ours::exporter_builder(url, Format::V04)
         .batch_max_bytes(BATCH_BYTES)
         .batch_max_delay(MAX_DELAY)
         .queue_max_bytes(CAP_BYTES)
@@ -136,9 +126,7 @@ mod theirs_side {
     use libdd_data_pipeline::trace_buffer::{
         DefaultExport, TraceBuffer, TraceBufferConfig, TraceBufferError,
     };
-    use libdd_data_pipeline::trace_exporter::{
-        TraceExporter, TraceExporterInputFormat, TraceExporterOutputFormat,
-    };
+    use libdd_data_pipeline::trace_exporter::TraceExporterOutputFormat;
     use libdd_shared_runtime::{ForkSafeRuntime, SharedRuntime, WorkerHandle};
     use libdd_trace_utils::span::v04::SpanBytes;
 
@@ -153,18 +141,8 @@ mod theirs_side {
 
     pub fn start(url: &str) -> Result<Buffer, String> {
         let rt = Arc::new(ForkSafeRuntime::new().map_err(|e| format!("{e:?}"))?);
-        let mut b = TraceExporter::<NativeCapabilities, ForkSafeRuntime>::builder();
-        b.set_url(url)
-            .set_language("python")
-            .set_language_version("3.12.3")
-            .set_language_interpreter("CPython")
-            .set_tracer_version("2.9.0")
-            .set_env("prod")
-            .set_service("web-store")
-            .set_hostname("bench-host")
-            .set_input_format(TraceExporterInputFormat::V04)
-            .set_output_format(TraceExporterOutputFormat::V04)
-            .set_shared_runtime(rt.clone());
+        let mut b = crate::theirs::exporter_builder(url, TraceExporterOutputFormat::V04);
+        b.set_shared_runtime(rt.clone());
         let ex = b.build::<NativeCapabilities>().map_err(|e| e.to_string())?;
         let cfg = TraceBufferConfig::new()
             .flush_threshold_bytes(BATCH_BYTES)

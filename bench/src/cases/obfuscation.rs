@@ -71,7 +71,6 @@ fn done(input: &Input<'_>, out_bytes: usize) -> Done {
 
 mod ours {
     use super::*;
-    use data_pipeline::exporter::Exporter;
     use data_pipeline::obfuscate::sql::{SqlConfig, SqlObfuscator};
     use data_pipeline::obfuscate::{obfuscate_redis, obfuscate_url, quantize_redis, HttpConfig};
 
@@ -140,15 +139,7 @@ mod ours {
     /// cache every query after the first send would be a hit, which real traffic does not give.
     pub fn send_processed<'a>(input: &Input<'a>) -> Result<Iter<'a>, String> {
         let url = input.sink_url.ok_or("send cases need a sink")?;
-        let ex = Exporter::builder()
-            .url(url)
-            .language("python")
-            .language_version("3.12.3")
-            .language_interpreter("CPython")
-            .tracer_version("2.9.0")
-            .env("prod")
-            .service("web-store")
-            .hostname("bench-host")
+        let ex = crate::ours::exporter_builder(url, Format::V04)
             .normalize(true)
             .obfuscate(true)
             .obfuscation_sql_cache(false)

@@ -148,22 +148,10 @@ pub fn theirs_stats_add<'a>(input: &Input<'a>) -> Result<Iter<'a>, String> {
 /// mode (the sink's `/info` allows them, so stats are computed and P0 chunks dropped; the first
 /// send, in the warm-up, waits for `/info`).
 pub fn ours_send_stats_v04<'a>(input: &Input<'a>) -> Result<Iter<'a>, String> {
-    use data_pipeline::exporter::Exporter;
     use data_pipeline::format::Format;
     use data_pipeline::stats::StatsMode;
     let url = input.sink_url.ok_or("send cases need a sink")?;
-    // The same metadata as libdatadog's side gets (and as `send_v04_v04`).
-    let ex = Exporter::builder()
-        .url(url)
-        .language("python")
-        .language_version("3.12.3")
-        .language_interpreter("CPython")
-        .tracer_version("2.9.0")
-        .env("prod")
-        .service("web-store")
-        .hostname("bench-host")
-        .input_format(Format::V04)
-        .output_format(Format::V04)
+    let ex = crate::ours::exporter_builder(url, Format::V04)
         .stats(StatsMode::Auto)
         .stats_bucket_size(Duration::from_secs(10))
         .build()
@@ -185,23 +173,10 @@ pub fn ours_send_stats_v04<'a>(input: &Input<'a>) -> Result<Iter<'a>, String> {
 /// cache): the setup waits for it, so that every send computes stats and drops P0 chunks.
 pub fn theirs_send_stats_v04<'a>(input: &Input<'a>) -> Result<Iter<'a>, String> {
     use libdd_capabilities_impl::NativeCapabilities;
-    use libdd_data_pipeline::trace_exporter::{
-        TraceExporter, TraceExporterInputFormat, TraceExporterOutputFormat,
-    };
-    use libdd_shared_runtime::ForkSafeRuntime;
+    use libdd_data_pipeline::trace_exporter::TraceExporterOutputFormat;
     let url = input.sink_url.ok_or("send cases need a sink")?;
-    let mut b = TraceExporter::<NativeCapabilities, ForkSafeRuntime>::builder();
-    b.set_url(url)
-        .set_language("python")
-        .set_language_version("3.12.3")
-        .set_language_interpreter("CPython")
-        .set_tracer_version("2.9.0")
-        .set_env("prod")
-        .set_service("web-store")
-        .set_hostname("bench-host")
-        .set_input_format(TraceExporterInputFormat::V04)
-        .set_output_format(TraceExporterOutputFormat::V04)
-        .enable_stats(Duration::from_secs(10));
+    let mut b = crate::theirs::exporter_builder(url, TraceExporterOutputFormat::V04);
+    b.enable_stats(Duration::from_secs(10));
     let ex = b.build::<NativeCapabilities>().map_err(|e| e.to_string())?;
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while libdd_data_pipeline::agent_info::get_agent_info().is_none() {
