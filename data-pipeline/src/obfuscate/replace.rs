@@ -241,6 +241,34 @@ pub fn replace_tags(spans: &mut [Span<'_>], rules: &[ReplaceRule]) {
     }
 }
 
+/// Applies `rules` (in order) to a client stats group's resource and HTTP status code, as the
+/// agent does to the stats a tracer computed (`ReplaceStatsGroup`): `resource.name` rules change
+/// the resource, `http.status_code` rules the status code (formatted, replaced, and kept only
+/// when the result still parses as a code), `*` rules both. Other rules do not apply.
+pub fn replace_stats_group(
+    resource: &mut Cow<'_, str>,
+    http_status_code: &mut u32,
+    rules: &[ReplaceRule],
+) {
+    for rule in rules {
+        let (on_resource, on_status) = match rule.name.as_str() {
+            "resource.name" => (true, false),
+            "*" => (true, true),
+            "http.status_code" => (false, true),
+            _ => (false, false),
+        };
+        if on_resource {
+            set(resource, rule);
+        }
+        if on_status {
+            let text = http_status_code.to_string();
+            if let Ok(code) = rule.apply(&text).parse::<u32>() {
+                *http_status_code = code;
+            }
+        }
+    }
+}
+
 fn replace_span(span: &mut Span<'_>, rule: &ReplaceRule) {
     match rule.name.as_str() {
         "*" => {
@@ -298,6 +326,36 @@ fn replace_span(span: &mut Span<'_>, rule: &ReplaceRule) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The agent's own cases for stats groups (`TestReplacer`, "stats").
+    #[test]
+    fn stats_groups() {
+        let rules = rules_from_triples([
+            ("http.status_code", "400", "200"),
+            ("resource.name", "prod", "stage"),
+            ("*", "123abc", "[REDACTED]"),
+        ])
+        .unwrap();
+        let mut res: Cow<'_, str> = "this is 123abc on prod".into();
+        let mut code = 400;
+        replace_stats_group(&mut res, &mut code, &rules);
+        assert_eq!((res.as_ref(), code), ("this is [REDACTED] on stage", 200));
+
+        let rules = rules_from_triples([("*", "200", "202")]).unwrap();
+        let mut res: Cow<'_, str> = "/code/200/profile".into();
+        let mut code = 200;
+        replace_stats_group(&mut res, &mut code, &rules);
+        assert_eq!((res.as_ref(), code), ("/code/202/profile", 202));
+
+        // A status code that no longer parses is kept; rules on other tags do not apply.
+        let rules =
+            rules_from_triples([("http.status_code", "\\d+", "x"), ("env", ".*", "y")]).unwrap();
+        let mut res: Cow<'_, str> = "GET /".into();
+        let mut code = 500;
+        replace_stats_group(&mut res, &mut code, &rules);
+        assert_eq!((res.as_ref(), code), ("GET /", 500));
+        assert!(matches!(res, Cow::Borrowed(_)));
+    }
 
     #[test]
     fn rules_from_agent_json() {

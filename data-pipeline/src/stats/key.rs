@@ -27,6 +27,7 @@ use std::hash::{BuildHasher, Hasher};
 use super::eligibility::{MetricsScan, ORIGIN_KEY};
 use crate::normalize::{normalize_name, normalize_service, truncate_utf8, MAX_RESOURCE_LEN};
 use crate::obfuscate::ip::quantize_peer_ip_addresses;
+use crate::obfuscate::replace::replace_stats_group;
 use crate::obfuscate::{ObfuscationConfig, Obfuscator};
 
 /// Meta key of the span kind.
@@ -681,7 +682,8 @@ impl OwnedKey {
 /// normalized ([`crate::normalize`]), an empty resource replaced by the name, the resource
 /// truncated to 5000 bytes and obfuscated by span type (SQL, Redis:
 /// [`Obfuscator::obfuscate_resource`]), as the agent does to client stats
-/// (`normalizeStatsGroup`, `obfuscateStatsGroup`). The span type is left as sent (the agent
+/// (`normalizeStatsGroup`, `obfuscateStatsGroup`), then the obfuscator's tag replacement rules
+/// on the resource and HTTP status code (`ReplaceStatsGroup`). The span type is left as sent (the agent
 /// does not touch it in stats either).
 #[derive(Debug)]
 pub struct KeyNormalizer {
@@ -751,6 +753,11 @@ impl KeyNormalizer {
         k.resource = map_cow(k.resource, |s| {
             self.obfuscator.obfuscate_resource(&typ, s, "")
         });
+        replace_stats_group(
+            &mut k.resource,
+            &mut k.http_status_code,
+            &self.obfuscator.config().replace_tags,
+        );
         k
     }
 }
@@ -1005,6 +1012,36 @@ mod tests {
         assert_eq!(
             n.normalize(&key_of(&s, &p)).resource,
             "SELECT u.id AS uid FROM users? u WHERE u.id = ?"
+        );
+    }
+
+    #[test]
+    fn normalizer_applies_the_replace_rules() {
+        let s = span_with(&[("http.status_code", "404")], &[]);
+        let mut s = s;
+        s.resource = "GET /users/alice@example.com".into();
+        let p = PeerTagKeys::default();
+        let raw = key_of(&s, &p);
+        assert_eq!(raw.http_status_code, 404);
+        let cfg = ObfuscationConfig {
+            replace_tags: crate::obfuscate::replace::rules_from_triples([
+                ("resource.name", "[^/]+@[^/]+", "?"),
+                ("http.status_code", "^404$", "200"),
+            ])
+            .unwrap(),
+            ..ObfuscationConfig::default()
+        };
+        let n = KeyNormalizer::with_obfuscator("python", Obfuscator::new(cfg).unwrap());
+        let k = n.normalize(&raw);
+        assert_eq!(
+            (k.resource.as_ref(), k.http_status_code),
+            ("GET /users/?", 200)
+        );
+        // Without rules, nothing changes.
+        let k = KeyNormalizer::new("python").normalize(&raw);
+        assert_eq!(
+            (k.resource.as_ref(), k.http_status_code),
+            ("GET /users/alice@example.com", 404)
         );
     }
 }
