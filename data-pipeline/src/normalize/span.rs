@@ -111,10 +111,52 @@ const WANTED_KEY_LENS: u64 = 1 << TAG_ENV.len()
     | 1 << TAG_HTTP_STATUS_CODE.len()
     | 1 << TAG_BASE_SERVICE.len();
 
+/// Records entry `i` (key `k`, whose length passed [`WANTED_KEY_LENS`]) in `m` when it is one
+/// of the keys looked for. Keys are compared as whole words (the length is known here).
+#[inline(always)]
+fn scan_key(m: &mut MetaScan, i: usize, k: &[u8]) {
+    match k.len() {
+        3 if k == TAG_ENV.as_bytes() => m.env = i,
+        9 => {
+            // One load of the first 8 bytes for both keys.
+            let (head, last) = (word8(k), k[8]);
+            if head == word8(TRACE_ID_HIGH_KEY.as_bytes()) && last == b'd' {
+                m.tid = i;
+            } else if head == word8(TAG_COMPONENT.as_bytes()) && last == b't' {
+                m.component = i;
+            }
+        }
+        12 if k == TAG_PEER_SERVICE.as_bytes() => m.peer = i,
+        16 => {
+            if k == TAG_HTTP_STATUS_CODE.as_bytes() {
+                m.status = i;
+            } else if k == TAG_BASE_SERVICE.as_bytes() {
+                m.base = i;
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The first 8 bytes of `k` (at least 8 long) as a word.
+#[inline(always)]
+const fn word8(k: &[u8]) -> u64 {
+    u64::from_le_bytes([k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7]])
+}
+
+/// True when some key [`scan_meta`] looks for has the length `len` (a length of 64+ may pass
+/// here, then matches nothing in [`scan_key`]).
+#[inline(always)]
+fn wanted_len(len: usize) -> bool {
+    (WANTED_KEY_LENS >> (len & 63)) & 1 != 0
+}
+
 /// One pass over `meta` for the keys the span and chunk rules look at (the last occurrence wins,
 /// as in a Go map decoded from the same payload). Hand-written hot path: keys are matched by
 /// length, then bytes (the side-by-side bench `normalize_spans` showed the `match` on whole
-/// strings, one `memcmp` per key and candidate, as a large part of a valid span's cost).
+/// strings, one `memcmp` per key and candidate, as a large part of a valid span's cost), two
+/// entries per step (fewer loop instructions per entry; same bench).
+#[inline(always)]
 pub(crate) fn scan_meta(meta: &[(Str<'_>, Str<'_>)]) -> MetaScan {
     let mut m = MetaScan {
         peer: ABSENT,
@@ -128,33 +170,29 @@ pub(crate) fn scan_meta(meta: &[(Str<'_>, Str<'_>)]) -> MetaScan {
     // OR of all key (value) lengths: at most the limit means no length is over it; over it
     // (rare: some key of 128+ bytes or value of 16384+) lets `truncate_span` decide exactly.
     let (mut keys_or, mut values_or) = (0usize, 0usize);
-    for (i, (k, v)) in meta.iter().enumerate() {
+    let mut pairs = meta.chunks_exact(2);
+    let mut i = 0;
+    for pair in &mut pairs {
+        let [(k0, v0), (k1, v1)] = pair else {
+            continue;
+        };
+        let (k0, k1) = (k0.as_bytes(), k1.as_bytes());
+        keys_or |= k0.len() | k1.len();
+        values_or |= v0.len() | v1.len();
+        if wanted_len(k0.len()) {
+            scan_key(&mut m, i, k0);
+        }
+        if wanted_len(k1.len()) {
+            scan_key(&mut m, i + 1, k1);
+        }
+        i += 2;
+    }
+    if let [(k, v)] = pairs.remainder() {
         let k = k.as_bytes();
         keys_or |= k.len();
         values_or |= v.len();
-        // Most keys have none of the lengths looked for: one test, no jump table (a length of
-        // 64+ may pass here, then matches no arm).
-        if (WANTED_KEY_LENS >> (k.len() & 63)) & 1 == 0 {
-            continue;
-        }
-        match k.len() {
-            3 if k == TAG_ENV.as_bytes() => m.env = i,
-            9 => {
-                if k == TRACE_ID_HIGH_KEY.as_bytes() {
-                    m.tid = i;
-                } else if k == TAG_COMPONENT.as_bytes() {
-                    m.component = i;
-                }
-            }
-            12 if k == TAG_PEER_SERVICE.as_bytes() => m.peer = i,
-            16 => {
-                if k == TAG_HTTP_STATUS_CODE.as_bytes() {
-                    m.status = i;
-                } else if k == TAG_BASE_SERVICE.as_bytes() {
-                    m.base = i;
-                }
-            }
-            _ => {}
+        if wanted_len(k.len()) {
+            scan_key(&mut m, i, k);
         }
     }
     m.long = keys_or > MAX_META_KEY_LEN || values_or > MAX_META_VALUE_LEN;
