@@ -199,6 +199,58 @@ pub(crate) fn scan_meta(meta: &[(Str<'_>, Str<'_>)]) -> MetaScan {
     m
 }
 
+/// Values of the chunk's first span that passed their checks unchanged (empty: none). A later
+/// span's value with the same bytes needs no check: the checks depend on the bytes alone, so
+/// this is exact. Hand-written hot path: tracers repeat the root's service (as service and as
+/// `_dd.base_service`, whose check is the service check) and env on a chunk's spans, and the
+/// side-by-side bench `normalize_spans` showed these checks at about a sixth of a valid span's
+/// cost; a word compare is a fraction of a check.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Seen<'a> {
+    service: &'a [u8],
+    env: &'a [u8],
+}
+
+impl<'a> Seen<'a> {
+    /// The values of `span`, just normalized with `scan` without any fix (so every value present
+    /// passed its check as it is, and meta indices are still those of `scan`).
+    #[inline]
+    pub(crate) fn of(span: &'a Span<'_>, scan: &MetaScan) -> Self {
+        Seen {
+            service: span.service.as_bytes(),
+            env: span
+                .meta
+                .as_slice()
+                .get(scan.env)
+                .map_or(&[][..], |(_, v)| v.as_bytes()),
+        }
+    }
+}
+
+/// `a == b`, false when `a` is empty (so that an empty [`Seen`] slot never matches); word loads
+/// for up to 16 bytes (no `memcmp` call).
+#[inline(always)]
+fn same(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() || n == 0 {
+        return false;
+    }
+    if !(4..=16).contains(&n) {
+        return a == b;
+    }
+    if n >= 8 {
+        word8(a) == word8(b) && word8(&a[n - 8..]) == word8(&b[n - 8..])
+    } else {
+        word4(a) == word4(b) && word4(&a[n - 4..]) == word4(&b[n - 4..])
+    }
+}
+
+/// The first 4 bytes of `k` (at least 4 long) as a word.
+#[inline(always)]
+fn word4(k: &[u8]) -> u32 {
+    u32::from_le_bytes([k[0], k[1], k[2], k[3]])
+}
+
 /// True when `s` needs no change as a service-like value (service, `peer.service`,
 /// `_dd.base_service`, `env`): non-empty, at most 100 bytes, and already a normalized ASCII tag
 /// value. The common case, checked without allocating or decoding characters.
@@ -242,17 +294,20 @@ fn fix_name(name: &mut Str<'_>, counts: &mut NormalizeCounts) {
 
 /// The `peer.service` / `_dd.base_service` rule on one value, counted under `truncate` or
 /// `invalid`.
+/// False when a fix path ran.
 #[inline(always)]
 fn fix_peer_service(
     value: &mut Str<'_>,
+    seen: &[u8],
     truncate: Reason,
     invalid: Reason,
     counts: &mut NormalizeCounts,
-) {
-    if value.is_empty() || is_clean_service(value) {
-        return;
+) -> bool {
+    if value.is_empty() || same(value.as_bytes(), seen) || is_clean_service(value) {
+        return true;
     }
     fix_peer_service_slow(value, truncate, invalid, counts);
+    false
 }
 
 #[inline(never)]
@@ -283,18 +338,22 @@ pub(crate) fn normalize_span(
     counts: &mut NormalizeCounts,
 ) -> Result<(), Reason> {
     let scan = scan_meta(span.meta.as_slice());
-    normalize_scanned(span, &scan, rules, counts).map(|_| ())
+    normalize_scanned(span, &scan, &Seen::default(), rules, counts).map(|_| ())
 }
 
-/// [`normalize_span`] with the meta pass done (`scan` must describe `span.meta`). `Ok(true)`
-/// when the span may need truncation ([`truncate_span`] with `max_resource_len` has something to
-/// do): lengths are taken before the fixes, which never lengthen a string, so `false` is exact.
+/// [`normalize_span`] with the meta pass done (`scan` must describe `span.meta`), values equal to
+/// those in `seen` taken as valid. `Ok((may_truncate, untouched))`: `may_truncate` when the span
+/// may need truncation ([`truncate_span`] with `max_resource_len` has something to do; lengths
+/// are taken before the fixes, which never lengthen a string, so `false` is exact);
+/// `untouched` when no fix changed service, name, meta or their order (then
+/// [`Seen::remember`] may take the span's values).
 pub(crate) fn normalize_scanned(
     span: &mut Span<'_>,
     scan: &MetaScan,
+    seen: &Seen<'_>,
     rules: &SpanRules<'_>,
     counts: &mut NormalizeCounts,
-) -> Result<bool, Reason> {
+) -> Result<(bool, bool), Reason> {
     if span.trace_id == 0 {
         counts.inc(Reason::TraceIdZero);
         return Err(Reason::TraceIdZero);
@@ -304,23 +363,27 @@ pub(crate) fn normalize_scanned(
         return Err(Reason::SpanIdZero);
     }
 
+    let mut untouched = true;
     // Service.
-    if !is_clean_service(&span.service) {
+    if !same(span.service.as_bytes(), seen.service) && !is_clean_service(&span.service) {
         fix_service(&mut span.service, rules, counts);
+        untouched = false;
     }
 
     let entries = span.meta.entries_mut();
     if let Some((_, value)) = entries.get_mut(scan.peer) {
-        fix_peer_service(
+        untouched &= fix_peer_service(
             value,
+            &[],
             Reason::PeerServiceTruncate,
             Reason::PeerServiceInvalid,
             counts,
         );
     }
     if let Some((_, value)) = entries.get_mut(scan.base) {
-        fix_peer_service(
+        untouched &= fix_peer_service(
             value,
+            seen.service,
             Reason::BaseServiceTruncate,
             Reason::BaseServiceInvalid,
             counts,
@@ -338,6 +401,7 @@ pub(crate) fn normalize_scanned(
     // Operation name.
     if !is_normalized_name(&span.name) {
         fix_name(&mut span.name, counts);
+        untouched = false;
     }
 
     if span.resource.is_empty() {
@@ -375,14 +439,19 @@ pub(crate) fn normalize_scanned(
 
     let entries = span.meta.entries_mut();
     if let Some((_, value)) = entries.get_mut(scan.env) {
-        if !value.is_empty() && !is_normalized_ascii_tag(value.as_bytes(), false) {
+        if !value.is_empty()
+            && !same(value.as_bytes(), seen.env)
+            && !is_normalized_ascii_tag(value.as_bytes(), false)
+        {
             update_str(value, normalize_tag_value);
+            untouched = false;
         }
     }
     if let Some((_, code)) = entries.get(scan.status) {
         if !is_valid_status_code(code) {
             counts.inc(Reason::InvalidHttpStatusCode);
             span.meta.remove(TAG_HTTP_STATUS_CODE);
+            untouched = false;
         }
     }
 
@@ -392,14 +461,15 @@ pub(crate) fn normalize_scanned(
         }
     }
 
-    Ok(scan.long
+    let may_truncate = scan.long
         || span.resource.len() > rules.max_resource_len
         || span
             .metrics
             .as_slice()
             .iter()
             .fold(0, |or, (k, _)| or | k.len())
-            > MAX_META_KEY_LEN)
+            > MAX_META_KEY_LEN;
+    Ok((may_truncate, untouched))
 }
 
 /// True for structured meta keys (`_dd.*.json`, `_dd.*.msgpack`, `_dd.*.protobuf`), which the
