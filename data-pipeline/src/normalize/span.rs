@@ -347,6 +347,7 @@ pub(crate) fn normalize_span(
 /// are taken before the fixes, which never lengthen a string, so `false` is exact);
 /// `untouched` when no fix changed service, name, meta or their order (then
 /// [`Seen::remember`] may take the span's values).
+#[inline(always)]
 pub(crate) fn normalize_scanned(
     span: &mut Span<'_>,
     scan: &MetaScan,
