@@ -115,26 +115,30 @@ const WANTED_KEY_LENS: u64 = 1 << TAG_ENV.len()
 /// of the keys looked for. Keys are compared as whole words (the length is known here).
 #[inline(always)]
 fn scan_key(m: &mut MetaScan, i: usize, k: &[u8]) {
-    match k.len() {
-        3 if k == TAG_ENV.as_bytes() => m.env = i,
-        9 => {
-            // One load of the first 8 bytes for both keys.
-            let (head, last) = (word8(k), k[8]);
-            if head == word8(TRACE_ID_HIGH_KEY.as_bytes()) && last == b'd' {
-                m.tid = i;
-            } else if head == word8(TAG_COMPONENT.as_bytes()) && last == b't' {
-                m.component = i;
-            }
+    // Branches in order of frequency (9 bytes: `component`, `span.kind`, `_dd.p.tid`, ...),
+    // split by a range test so that they stay branches: as a `match`, a jump table cost more
+    // instructions per key than the compares (bench `normalize_spans`).
+    let n = k.len();
+    if n == 9 {
+        // One load of the first 8 bytes for both keys.
+        let (head, last) = (word8(k), k[8]);
+        if head == word8(TRACE_ID_HIGH_KEY.as_bytes()) && last == b'd' {
+            m.tid = i;
+        } else if head == word8(TAG_COMPONENT.as_bytes()) && last == b't' {
+            m.component = i;
         }
-        12 if k == TAG_PEER_SERVICE.as_bytes() => m.peer = i,
-        16 => {
+    } else if n > 9 {
+        if n == 16 {
             if k == TAG_HTTP_STATUS_CODE.as_bytes() {
                 m.status = i;
             } else if k == TAG_BASE_SERVICE.as_bytes() {
                 m.base = i;
             }
+        } else if n == 12 && k == TAG_PEER_SERVICE.as_bytes() {
+            m.peer = i;
         }
-        _ => {}
+    } else if n == 3 && k == TAG_ENV.as_bytes() {
+        m.env = i;
     }
 }
 
