@@ -296,9 +296,8 @@ fn fix_name(name: &mut Str<'_>, counts: &mut NormalizeCounts) {
     }
 }
 
-/// The `peer.service` / `_dd.base_service` rule on one value, counted under `truncate` or
-/// `invalid`.
-/// False when a fix path ran.
+/// The `peer.service` / `_dd.base_service` rule on one value (equal to `seen`, a value that passed
+/// this check: valid), counted under `truncate` or `invalid`. False when a fix path ran.
 #[inline(always)]
 fn fix_peer_service(
     value: &mut Str<'_>,
@@ -350,7 +349,7 @@ pub(crate) fn normalize_span(
 /// may need truncation ([`truncate_span`] with `max_resource_len` has something to do; lengths
 /// are taken before the fixes, which never lengthen a string, so `false` is exact);
 /// `untouched` when no fix changed service, name, meta or their order (then
-/// [`Seen::remember`] may take the span's values).
+/// [`Seen::of`] may take the span's values).
 #[inline(always)]
 pub(crate) fn normalize_scanned(
     span: &mut Span<'_>,
