@@ -209,7 +209,7 @@ const NAME_RANGES: &[(u8, u8)] = &[(b'.', b'.'), (b'0', b'9'), (b'A', b'Z'), (b'
 /// gives [`CLASS_INVALID`] alone, which the callers treat as the OR would).
 #[inline]
 fn tag_class(s: &[u8]) -> u8 {
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
     if s.len() >= 4 {
         return sse2::class::<false>(s);
     }
@@ -219,7 +219,7 @@ fn tag_class(s: &[u8]) -> u8 {
 /// [`class_or`] with `NAME_CLASS`, 16 bytes at a time where the CPU allows.
 #[inline]
 fn name_class(s: &[u8]) -> u8 {
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
     if s.len() >= 4 {
         return sse2::class::<true>(s);
     }
@@ -230,7 +230,7 @@ fn name_class(s: &[u8]) -> u8 {
 /// hot path: the side-by-side bench `normalize_spans` showed the table loop at about a quarter
 /// of a valid span's instructions, most of it per-string setup on 4-20 byte strings; this checks
 /// a string of up to 16 bytes in one vector.
-#[cfg(target_arch = "x86_64")]
+#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
 mod sse2 {
     use super::{CLASS_INVALID, CLASS_UNDERSCORE, NAME_RANGES, TAG_RANGES};
     use core::arch::x86_64::{
@@ -252,8 +252,7 @@ mod sse2 {
 
     /// 16 lanes holding only bytes of `s` (4 to 16 bytes), every byte of `s` in at least one
     /// lane (overlapping loads): right for "every byte is in the set" and "some byte is `_`".
-    #[inline]
-    #[target_feature(enable = "sse2")]
+    #[inline(always)]
     fn lanes(s: &[u8]) -> __m128i {
         let n = s.len();
         let (lo, hi) = if n >= 8 {
@@ -262,45 +261,49 @@ mod sse2 {
             let w = u32_at(s, 0) | u32_at(s, n - 4) << 32;
             (w, w)
         };
-        _mm_set_epi64x(hi as i64, lo as i64)
+        // SAFETY: SSE2 is enabled for this build (the module's cfg), as on every x86_64 target.
+        unsafe { _mm_set_epi64x(hi as i64, lo as i64) }
     }
 
     /// Lanes of `v` in `lo..=hi` set to all ones.
-    #[inline]
-    #[target_feature(enable = "sse2")]
+    #[inline(always)]
     fn in_range(v: __m128i, lo: u8, hi: u8) -> __m128i {
-        let t = _mm_sub_epi8(v, _mm_set1_epi8(lo as i8));
-        _mm_cmpeq_epi8(
-            _mm_subs_epu8(t, _mm_set1_epi8((hi - lo) as i8)),
-            _mm_setzero_si128(),
-        )
+        // SAFETY: SSE2 is enabled for this build (the module's cfg).
+        unsafe {
+            let t = _mm_sub_epi8(v, _mm_set1_epi8(lo as i8));
+            _mm_cmpeq_epi8(
+                _mm_subs_epu8(t, _mm_set1_epi8((hi - lo) as i8)),
+                _mm_setzero_si128(),
+            )
+        }
     }
 
     /// (every lane valid or `_`, some lane `_`).
-    #[inline]
-    #[target_feature(enable = "sse2")]
+    #[inline(always)]
     fn check(v: __m128i, ranges: &[(u8, u8)]) -> (bool, bool) {
-        let us = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'_' as i8));
-        let mut ok = us;
-        for &(lo, hi) in ranges {
-            ok = _mm_or_si128(ok, in_range(v, lo, hi));
+        // SAFETY: SSE2 is enabled for this build (the module's cfg).
+        unsafe {
+            let us = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'_' as i8));
+            let mut ok = us;
+            for &(lo, hi) in ranges {
+                ok = _mm_or_si128(ok, in_range(v, lo, hi));
+            }
+            (_mm_movemask_epi8(ok) == 0xffff, _mm_movemask_epi8(us) != 0)
         }
-        (_mm_movemask_epi8(ok) == 0xffff, _mm_movemask_epi8(us) != 0)
     }
 
     /// What `class_or` returns for `s` (at least 4 bytes) with the table of `NAME_RANGES` (`NAME`)
     /// or `TAG_RANGES` + `_` ([`CLASS_INVALID`] alone when some byte is invalid). The ranges are
     /// a const parameter so that each instance has its range constants folded (passed as a
     /// slice, the out-of-line instance rebuilt them from memory on every call: 2.5x the
-    /// instructions in the bench `normalize_spans`).
-    #[inline]
+    /// instructions in the bench `normalize_spans`); no `#[target_feature]` (SSE2 is enabled
+    /// for the build, see the module's cfg) so that the check can be inlined into its callers.
+    #[inline(always)]
     pub(super) fn class<const NAME: bool>(s: &[u8]) -> u8 {
-        // SAFETY: SSE2 is part of the x86_64 baseline: every x86_64 CPU has it.
-        unsafe { class_sse2::<NAME>(s) }
+        class_sse2::<NAME>(s)
     }
 
-    #[inline]
-    #[target_feature(enable = "sse2")]
+    #[inline(always)]
     fn class_sse2<const NAME: bool>(s: &[u8]) -> u8 {
         let ranges = if NAME { NAME_RANGES } else { TAG_RANGES };
         let n = s.len();
