@@ -2,7 +2,7 @@
 //! is empty, when a span cannot be repaired or belongs to another trace; duplicate span ids are
 //! counted but kept).
 
-use super::span::{normalize_scanned, scan_meta, SpanRules};
+use super::span::{normalize_scanned, scan_meta, Seen, SpanRules};
 use super::stats::{NormalizeCounts, Reason};
 use crate::span::{Span, Trace, TRACE_ID_HIGH_KEY};
 use std::collections::HashSet;
@@ -40,7 +40,15 @@ pub(crate) fn normalize_chunk(
     let n = rest.len() + 1;
     let scan = scan_meta(first.meta.as_slice());
     let meta_len = first.meta.len();
-    let mut may_truncate = normalize_scanned(first, &scan, rules, counts)?;
+    let (mut may_truncate, untouched) =
+        normalize_scanned(first, &scan, &Seen::default(), rules, counts)?;
+    let first: &Span<'_> = first;
+    // The first span's values that passed their checks, for the next spans (see `Seen`).
+    let passed = if untouched {
+        Seen::of(first, &scan)
+    } else {
+        Seen::default()
+    };
     // The first span's `_dd.p.tid` as the other spans see it (after its normalization, which
     // only moves it when an entry before it was removed).
     let first_tid = if first.meta.len() == meta_len {
@@ -75,7 +83,7 @@ pub(crate) fn normalize_chunk(
             counts.inc(Reason::ForeignSpan);
             return Err(Reason::ForeignSpan);
         }
-        may_truncate |= normalize_scanned(span, &scan, rules, counts)?;
+        may_truncate |= normalize_scanned(span, &scan, &passed, rules, counts)?.0;
         let id = span.span_id;
         let dup = match seen.as_mut() {
             Some(set) => !set.insert(id),
@@ -178,6 +186,39 @@ mod tests {
             assert_eq!(c[0].name, "net_http");
             assert_eq!(c[1].name, "grpc_client");
             assert_eq!(c[2].name, "op");
+        }
+    }
+
+    #[test]
+    fn first_span_values_reused_only_when_they_passed() {
+        // Each later span must come out as if normalized alone, whatever the first span
+        // carried (valid, needing a fix, empty): the chunk pass reuses the first span's
+        // verdicts on equal bytes only.
+        let long: &'static str = "s".repeat(120).leak();
+        let values = ["web-store", "Web Store", "", long, "prod", "a__b", "x_"];
+        let n = Normalizer::default();
+        for first_svc in values {
+            for first_env in values {
+                for later in values {
+                    let mut first = span(1, &[("env", first_env)]);
+                    first.service = Cow::Borrowed(first_svc);
+                    let mut chunk = vec![first.clone()];
+                    let mut alone = NormalizeCounts::new();
+                    n.normalize_span(&mut first, &mut alone).unwrap();
+                    let mut expected = vec![first];
+                    for id in 2..4 {
+                        let mut s = span(id, &[("env", later), ("_dd.base_service", later)]);
+                        s.service = Cow::Borrowed(later);
+                        chunk.push(s.clone());
+                        n.normalize_span(&mut s, &mut alone).unwrap();
+                        expected.push(s);
+                    }
+                    let mut counts = NormalizeCounts::new();
+                    n.normalize_chunk(&mut chunk, &mut counts).unwrap();
+                    assert_eq!(chunk, expected, "{first_svc:?} {first_env:?} {later:?}");
+                    assert_eq!(counts, alone, "{first_svc:?} {first_env:?} {later:?}");
+                }
+            }
         }
     }
 

@@ -111,10 +111,56 @@ const WANTED_KEY_LENS: u64 = 1 << TAG_ENV.len()
     | 1 << TAG_HTTP_STATUS_CODE.len()
     | 1 << TAG_BASE_SERVICE.len();
 
+/// Records entry `i` (key `k`, whose length passed [`WANTED_KEY_LENS`]) in `m` when it is one
+/// of the keys looked for. Keys are compared as whole words (the length is known here).
+#[inline(always)]
+fn scan_key(m: &mut MetaScan, i: usize, k: &[u8]) {
+    // Branches in order of frequency (9 bytes: `component`, `span.kind`, `_dd.p.tid`, ...),
+    // split by a range test so that they stay branches: as a `match`, a jump table cost more
+    // instructions per key than the compares (bench `normalize_spans`).
+    let n = k.len();
+    if n == 9 {
+        // One load of the first 8 bytes for both keys.
+        let (head, last) = (word8(k), k[8]);
+        if head == word8(TRACE_ID_HIGH_KEY.as_bytes()) && last == b'd' {
+            m.tid = i;
+        } else if head == word8(TAG_COMPONENT.as_bytes()) && last == b't' {
+            m.component = i;
+        }
+    } else if n > 9 {
+        if n == 16 {
+            if k == TAG_HTTP_STATUS_CODE.as_bytes() {
+                m.status = i;
+            } else if k == TAG_BASE_SERVICE.as_bytes() {
+                m.base = i;
+            }
+        } else if n == 12 && k == TAG_PEER_SERVICE.as_bytes() {
+            m.peer = i;
+        }
+    } else if n == 3 && k == TAG_ENV.as_bytes() {
+        m.env = i;
+    }
+}
+
+/// The first 8 bytes of `k` (at least 8 long) as a word.
+#[inline(always)]
+const fn word8(k: &[u8]) -> u64 {
+    u64::from_le_bytes([k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7]])
+}
+
+/// True when some key [`scan_meta`] looks for has the length `len` (a length of 64+ may pass
+/// here, then matches nothing in [`scan_key`]).
+#[inline(always)]
+fn wanted_len(len: usize) -> bool {
+    (WANTED_KEY_LENS >> (len & 63)) & 1 != 0
+}
+
 /// One pass over `meta` for the keys the span and chunk rules look at (the last occurrence wins,
 /// as in a Go map decoded from the same payload). Hand-written hot path: keys are matched by
 /// length, then bytes (the side-by-side bench `normalize_spans` showed the `match` on whole
-/// strings, one `memcmp` per key and candidate, as a large part of a valid span's cost).
+/// strings, one `memcmp` per key and candidate, as a large part of a valid span's cost), two
+/// entries per step (fewer loop instructions per entry; same bench).
+#[inline(always)]
 pub(crate) fn scan_meta(meta: &[(Str<'_>, Str<'_>)]) -> MetaScan {
     let mut m = MetaScan {
         peer: ABSENT,
@@ -128,37 +174,85 @@ pub(crate) fn scan_meta(meta: &[(Str<'_>, Str<'_>)]) -> MetaScan {
     // OR of all key (value) lengths: at most the limit means no length is over it; over it
     // (rare: some key of 128+ bytes or value of 16384+) lets `truncate_span` decide exactly.
     let (mut keys_or, mut values_or) = (0usize, 0usize);
-    for (i, (k, v)) in meta.iter().enumerate() {
+    let mut pairs = meta.chunks_exact(2);
+    let mut i = 0;
+    for pair in &mut pairs {
+        let [(k0, v0), (k1, v1)] = pair else {
+            continue;
+        };
+        let (k0, k1) = (k0.as_bytes(), k1.as_bytes());
+        keys_or |= k0.len() | k1.len();
+        values_or |= v0.len() | v1.len();
+        if wanted_len(k0.len()) {
+            scan_key(&mut m, i, k0);
+        }
+        if wanted_len(k1.len()) {
+            scan_key(&mut m, i + 1, k1);
+        }
+        i += 2;
+    }
+    if let [(k, v)] = pairs.remainder() {
         let k = k.as_bytes();
         keys_or |= k.len();
         values_or |= v.len();
-        // Most keys have none of the lengths looked for: one test, no jump table (a length of
-        // 64+ may pass here, then matches no arm).
-        if (WANTED_KEY_LENS >> (k.len() & 63)) & 1 == 0 {
-            continue;
-        }
-        match k.len() {
-            3 if k == TAG_ENV.as_bytes() => m.env = i,
-            9 => {
-                if k == TRACE_ID_HIGH_KEY.as_bytes() {
-                    m.tid = i;
-                } else if k == TAG_COMPONENT.as_bytes() {
-                    m.component = i;
-                }
-            }
-            12 if k == TAG_PEER_SERVICE.as_bytes() => m.peer = i,
-            16 => {
-                if k == TAG_HTTP_STATUS_CODE.as_bytes() {
-                    m.status = i;
-                } else if k == TAG_BASE_SERVICE.as_bytes() {
-                    m.base = i;
-                }
-            }
-            _ => {}
+        if wanted_len(k.len()) {
+            scan_key(&mut m, i, k);
         }
     }
     m.long = keys_or > MAX_META_KEY_LEN || values_or > MAX_META_VALUE_LEN;
     m
+}
+
+/// Values of the chunk's first span that passed their checks unchanged (empty: none). A later
+/// span's value with the same bytes needs no check: the checks depend on the bytes alone, so
+/// this is exact. Hand-written hot path: tracers repeat the root's service (as service and as
+/// `_dd.base_service`, whose check is the service check) and env on a chunk's spans, and the
+/// side-by-side bench `normalize_spans` showed these checks at about a sixth of a valid span's
+/// cost; a word compare is a fraction of a check.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Seen<'a> {
+    service: &'a [u8],
+    env: &'a [u8],
+}
+
+impl<'a> Seen<'a> {
+    /// The values of `span`, just normalized with `scan` without any fix (so every value present
+    /// passed its check as it is, and meta indices are still those of `scan`).
+    #[inline]
+    pub(crate) fn of(span: &'a Span<'_>, scan: &MetaScan) -> Self {
+        Seen {
+            service: span.service.as_bytes(),
+            env: span
+                .meta
+                .as_slice()
+                .get(scan.env)
+                .map_or(&[][..], |(_, v)| v.as_bytes()),
+        }
+    }
+}
+
+/// `a == b`, false when `a` is empty (so that an empty [`Seen`] slot never matches); word loads
+/// for up to 16 bytes (no `memcmp` call).
+#[inline(always)]
+fn same(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() || n == 0 {
+        return false;
+    }
+    if !(4..=16).contains(&n) {
+        return a == b;
+    }
+    if n >= 8 {
+        word8(a) == word8(b) && word8(&a[n - 8..]) == word8(&b[n - 8..])
+    } else {
+        word4(a) == word4(b) && word4(&a[n - 4..]) == word4(&b[n - 4..])
+    }
+}
+
+/// The first 4 bytes of `k` (at least 4 long) as a word.
+#[inline(always)]
+fn word4(k: &[u8]) -> u32 {
+    u32::from_le_bytes([k[0], k[1], k[2], k[3]])
 }
 
 /// True when `s` needs no change as a service-like value (service, `peer.service`,
@@ -202,19 +296,21 @@ fn fix_name(name: &mut Str<'_>, counts: &mut NormalizeCounts) {
     }
 }
 
-/// The `peer.service` / `_dd.base_service` rule on one value, counted under `truncate` or
-/// `invalid`.
+/// The `peer.service` / `_dd.base_service` rule on one value (equal to `seen`, a value that passed
+/// this check: valid), counted under `truncate` or `invalid`. False when a fix path ran.
 #[inline(always)]
 fn fix_peer_service(
     value: &mut Str<'_>,
+    seen: &[u8],
     truncate: Reason,
     invalid: Reason,
     counts: &mut NormalizeCounts,
-) {
-    if value.is_empty() || is_clean_service(value) {
-        return;
+) -> bool {
+    if value.is_empty() || same(value.as_bytes(), seen) || is_clean_service(value) {
+        return true;
     }
     fix_peer_service_slow(value, truncate, invalid, counts);
+    false
 }
 
 #[inline(never)]
@@ -245,18 +341,23 @@ pub(crate) fn normalize_span(
     counts: &mut NormalizeCounts,
 ) -> Result<(), Reason> {
     let scan = scan_meta(span.meta.as_slice());
-    normalize_scanned(span, &scan, rules, counts).map(|_| ())
+    normalize_scanned(span, &scan, &Seen::default(), rules, counts).map(|_| ())
 }
 
-/// [`normalize_span`] with the meta pass done (`scan` must describe `span.meta`). `Ok(true)`
-/// when the span may need truncation ([`truncate_span`] with `max_resource_len` has something to
-/// do): lengths are taken before the fixes, which never lengthen a string, so `false` is exact.
+/// [`normalize_span`] with the meta pass done (`scan` must describe `span.meta`), values equal to
+/// those in `seen` taken as valid. `Ok((may_truncate, untouched))`: `may_truncate` when the span
+/// may need truncation ([`truncate_span`] with `max_resource_len` has something to do; lengths
+/// are taken before the fixes, which never lengthen a string, so `false` is exact);
+/// `untouched` when no fix changed service, name, meta or their order (then
+/// [`Seen::of`] may take the span's values).
+#[inline(always)]
 pub(crate) fn normalize_scanned(
     span: &mut Span<'_>,
     scan: &MetaScan,
+    seen: &Seen<'_>,
     rules: &SpanRules<'_>,
     counts: &mut NormalizeCounts,
-) -> Result<bool, Reason> {
+) -> Result<(bool, bool), Reason> {
     if span.trace_id == 0 {
         counts.inc(Reason::TraceIdZero);
         return Err(Reason::TraceIdZero);
@@ -266,23 +367,27 @@ pub(crate) fn normalize_scanned(
         return Err(Reason::SpanIdZero);
     }
 
+    let mut untouched = true;
     // Service.
-    if !is_clean_service(&span.service) {
+    if !same(span.service.as_bytes(), seen.service) && !is_clean_service(&span.service) {
         fix_service(&mut span.service, rules, counts);
+        untouched = false;
     }
 
     let entries = span.meta.entries_mut();
     if let Some((_, value)) = entries.get_mut(scan.peer) {
-        fix_peer_service(
+        untouched &= fix_peer_service(
             value,
+            &[],
             Reason::PeerServiceTruncate,
             Reason::PeerServiceInvalid,
             counts,
         );
     }
     if let Some((_, value)) = entries.get_mut(scan.base) {
-        fix_peer_service(
+        untouched &= fix_peer_service(
             value,
+            seen.service,
             Reason::BaseServiceTruncate,
             Reason::BaseServiceInvalid,
             counts,
@@ -300,6 +405,7 @@ pub(crate) fn normalize_scanned(
     // Operation name.
     if !is_normalized_name(&span.name) {
         fix_name(&mut span.name, counts);
+        untouched = false;
     }
 
     if span.resource.is_empty() {
@@ -337,14 +443,19 @@ pub(crate) fn normalize_scanned(
 
     let entries = span.meta.entries_mut();
     if let Some((_, value)) = entries.get_mut(scan.env) {
-        if !value.is_empty() && !is_normalized_ascii_tag(value.as_bytes(), false) {
+        if !value.is_empty()
+            && !same(value.as_bytes(), seen.env)
+            && !is_normalized_ascii_tag(value.as_bytes(), false)
+        {
             update_str(value, normalize_tag_value);
+            untouched = false;
         }
     }
     if let Some((_, code)) = entries.get(scan.status) {
         if !is_valid_status_code(code) {
             counts.inc(Reason::InvalidHttpStatusCode);
             span.meta.remove(TAG_HTTP_STATUS_CODE);
+            untouched = false;
         }
     }
 
@@ -354,14 +465,15 @@ pub(crate) fn normalize_scanned(
         }
     }
 
-    Ok(scan.long
+    let may_truncate = scan.long
         || span.resource.len() > rules.max_resource_len
         || span
             .metrics
             .as_slice()
             .iter()
             .fold(0, |or, (k, _)| or | k.len())
-            > MAX_META_KEY_LEN)
+            > MAX_META_KEY_LEN;
+    Ok((may_truncate, untouched))
 }
 
 /// True for structured meta keys (`_dd.*.json`, `_dd.*.msgpack`, `_dd.*.protobuf`), which the

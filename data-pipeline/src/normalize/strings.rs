@@ -209,9 +209,9 @@ const NAME_RANGES: &[(u8, u8)] = &[(b'.', b'.'), (b'0', b'9'), (b'A', b'Z'), (b'
 /// gives [`CLASS_INVALID`] alone, which the callers treat as the OR would).
 #[inline]
 fn tag_class(s: &[u8]) -> u8 {
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
     if s.len() >= 4 {
-        return sse2::class(s, TAG_RANGES);
+        return sse2::class::<false>(s);
     }
     class_or(&TAG_CLASS, s)
 }
@@ -219,9 +219,9 @@ fn tag_class(s: &[u8]) -> u8 {
 /// [`class_or`] with `NAME_CLASS`, 16 bytes at a time where the CPU allows.
 #[inline]
 fn name_class(s: &[u8]) -> u8 {
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
     if s.len() >= 4 {
-        return sse2::class(s, NAME_RANGES);
+        return sse2::class::<true>(s);
     }
     class_or(&NAME_CLASS, s)
 }
@@ -230,9 +230,9 @@ fn name_class(s: &[u8]) -> u8 {
 /// hot path: the side-by-side bench `normalize_spans` showed the table loop at about a quarter
 /// of a valid span's instructions, most of it per-string setup on 4-20 byte strings; this checks
 /// a string of up to 16 bytes in one vector.
-#[cfg(target_arch = "x86_64")]
+#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
 mod sse2 {
-    use super::{CLASS_INVALID, CLASS_UNDERSCORE};
+    use super::{CLASS_INVALID, CLASS_UNDERSCORE, NAME_RANGES, TAG_RANGES};
     use core::arch::x86_64::{
         __m128i, _mm_cmpeq_epi8, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8, _mm_set_epi64x,
         _mm_setzero_si128, _mm_sub_epi8, _mm_subs_epu8,
@@ -252,8 +252,7 @@ mod sse2 {
 
     /// 16 lanes holding only bytes of `s` (4 to 16 bytes), every byte of `s` in at least one
     /// lane (overlapping loads): right for "every byte is in the set" and "some byte is `_`".
-    #[inline]
-    #[target_feature(enable = "sse2")]
+    #[inline(always)]
     fn lanes(s: &[u8]) -> __m128i {
         let n = s.len();
         let (lo, hi) = if n >= 8 {
@@ -262,43 +261,51 @@ mod sse2 {
             let w = u32_at(s, 0) | u32_at(s, n - 4) << 32;
             (w, w)
         };
-        _mm_set_epi64x(hi as i64, lo as i64)
+        // SAFETY: SSE2 is enabled for this build (the module's cfg), as on every x86_64 target.
+        unsafe { _mm_set_epi64x(hi as i64, lo as i64) }
     }
 
     /// Lanes of `v` in `lo..=hi` set to all ones.
-    #[inline]
-    #[target_feature(enable = "sse2")]
+    #[inline(always)]
     fn in_range(v: __m128i, lo: u8, hi: u8) -> __m128i {
-        let t = _mm_sub_epi8(v, _mm_set1_epi8(lo as i8));
-        _mm_cmpeq_epi8(
-            _mm_subs_epu8(t, _mm_set1_epi8((hi - lo) as i8)),
-            _mm_setzero_si128(),
-        )
+        // SAFETY: SSE2 is enabled for this build (the module's cfg).
+        unsafe {
+            let t = _mm_sub_epi8(v, _mm_set1_epi8(lo as i8));
+            _mm_cmpeq_epi8(
+                _mm_subs_epu8(t, _mm_set1_epi8((hi - lo) as i8)),
+                _mm_setzero_si128(),
+            )
+        }
     }
 
     /// (every lane valid or `_`, some lane `_`).
-    #[inline]
-    #[target_feature(enable = "sse2")]
+    #[inline(always)]
     fn check(v: __m128i, ranges: &[(u8, u8)]) -> (bool, bool) {
-        let us = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'_' as i8));
-        let mut ok = us;
-        for &(lo, hi) in ranges {
-            ok = _mm_or_si128(ok, in_range(v, lo, hi));
+        // SAFETY: SSE2 is enabled for this build (the module's cfg).
+        unsafe {
+            let us = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'_' as i8));
+            let mut ok = us;
+            for &(lo, hi) in ranges {
+                ok = _mm_or_si128(ok, in_range(v, lo, hi));
+            }
+            (_mm_movemask_epi8(ok) == 0xffff, _mm_movemask_epi8(us) != 0)
         }
-        (_mm_movemask_epi8(ok) == 0xffff, _mm_movemask_epi8(us) != 0)
     }
 
-    /// What `class_or` returns for `s` (at least 4 bytes) with the table of `ranges` + `_`
-    /// ([`CLASS_INVALID`] alone when some byte is invalid).
-    #[inline]
-    pub(super) fn class(s: &[u8], ranges: &[(u8, u8)]) -> u8 {
-        // SAFETY: SSE2 is part of the x86_64 baseline: every x86_64 CPU has it.
-        unsafe { class_sse2(s, ranges) }
+    /// What `class_or` returns for `s` (at least 4 bytes) with the table of `NAME_RANGES` (`NAME`)
+    /// or `TAG_RANGES` + `_` ([`CLASS_INVALID`] alone when some byte is invalid). The ranges are
+    /// a const parameter so that each instance has its range constants folded (passed as a
+    /// slice, the out-of-line instance rebuilt them from memory on every call: 2.5x the
+    /// instructions in the bench `normalize_spans`); no `#[target_feature]` (SSE2 is enabled
+    /// for the build, see the module's cfg) so that the check can be inlined into its callers.
+    #[inline(always)]
+    pub(super) fn class<const NAME: bool>(s: &[u8]) -> u8 {
+        class_sse2::<NAME>(s)
     }
 
-    #[inline]
-    #[target_feature(enable = "sse2")]
-    fn class_sse2(s: &[u8], ranges: &[(u8, u8)]) -> u8 {
+    #[inline(always)]
+    fn class_sse2<const NAME: bool>(s: &[u8]) -> u8 {
+        let ranges = if NAME { NAME_RANGES } else { TAG_RANGES };
         let n = s.len();
         let (mut ok, mut us) = (true, false);
         if n <= 16 {
@@ -343,6 +350,8 @@ fn underscores_ok(s: &[u8], bad_next: impl Fn(u8) -> bool, trailing_ok: bool) ->
 /// True when `tag` is already in normal form and pure ASCII (the common case): at most
 /// [`MAX_TAG_LEN`] bytes of `[a-z0-9:./_-]`, every `_` followed by another allowed character
 /// (no `__`, no trailing `_`), and with `check_start`, a lower-case letter or `:` first.
+/// Always inlined: a call per service-like value showed in the bench `normalize_spans`.
+#[inline(always)]
 pub(crate) fn is_normalized_ascii_tag(tag: &[u8], check_start: bool) -> bool {
     let Some(&first) = tag.first() else {
         return true;
