@@ -20,6 +20,7 @@ import pytest
 
 import data_pipeline as dp
 from data_pipeline.testing import closed_port
+from fork_support import wait_children
 
 START = 1_700_000_000_000_000_000
 
@@ -69,27 +70,6 @@ def agent_trace_ids(test_agent, token: str) -> List[int]:
     for trace in test_agent.traces(token):
         ids.extend({span["trace_id"] for span in trace})
     return ids
-
-
-def wait_children(pids: List[int], limit: float) -> List[str]:
-    """Reaps ``pids`` within ``limit`` seconds; kills the ones still running. Returns failures."""
-    failures = []
-    deadline = time.monotonic() + limit
-    for pid in pids:
-        while True:
-            done, status = os.waitpid(pid, os.WNOHANG)
-            if done == pid:
-                code = os.waitstatus_to_exitcode(status)
-                if code != 0:
-                    failures.append(f"child {pid}: exit {code}")
-                break
-            if time.monotonic() > deadline:
-                os.kill(pid, signal.SIGKILL)
-                os.waitpid(pid, 0)
-                failures.append(f"child {pid}: hung, killed")
-                break
-            time.sleep(0.01)
-    return failures
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ from typing import List
 
 import data_pipeline as dp
 from dsm_support import pipeline_payloads
+from fork_support import wait_children
 
 
 def _tags(topic: str) -> List[str]:
@@ -47,26 +48,6 @@ def _child(ds: dp.DataStreams, topic: str, n: int) -> None:
         os._exit(code)
 
 
-def _wait(pids: List[int], limit: float) -> List[str]:
-    failures = []
-    deadline = time.monotonic() + limit
-    for pid in pids:
-        while True:
-            done, status = os.waitpid(pid, os.WNOHANG)
-            if done == pid:
-                code = os.waitstatus_to_exitcode(status)
-                if code != 0:
-                    failures.append(f"child {pid}: exit {code}")
-                break
-            if time.monotonic() > deadline:
-                os.kill(pid, signal.SIGKILL)
-                os.waitpid(pid, 0)
-                failures.append(f"child {pid}: hung, killed")
-                break
-            time.sleep(0.01)
-    return failures
-
-
 def test_os_fork_children_send_their_own_checkpoints(test_agent, session_token):
     forks, per_child = 6, 5
     ds = dp.DataStreams(url=test_agent.url, service="py-fork", env="fork",
@@ -92,7 +73,7 @@ def test_os_fork_children_send_their_own_checkpoints(test_agent, session_token):
                 _child(ds, f"child-{k}", per_child)
             pids.append(pid)
             time.sleep(0.02)
-    failures = _wait(pids, 90.0)
+    failures = wait_children(pids, 90.0)
     stop.set()
     t.join()
     assert not failures, failures
