@@ -15,7 +15,7 @@
 mod background_support;
 mod support;
 
-use background_support::{id_range, wait_child, watchdog, CountingSink};
+use background_support::{id_range, reap_children, wait_child, watchdog, CountingSink};
 use data_pipeline::exporter::{fork, Exporter, ExporterBuilder};
 use std::collections::HashSet;
 use std::panic::AssertUnwindSafe;
@@ -135,14 +135,7 @@ fn round(sink: &CountingSink, round: u64, forks: u64) {
         }
         stop.store(true, Ordering::Relaxed);
     });
-    let mut failures = Vec::new();
-    for (k, pid) in children {
-        match wait_child(pid, Duration::from_secs(60)) {
-            Some(0) => {}
-            Some(code) => failures.push(format!("child {k}: exit {code}")),
-            None => failures.push(format!("child {k}: hung (killed by the watchdog)")),
-        }
-    }
+    let failures = reap_children(children, Duration::from_secs(60));
     assert!(failures.is_empty(), "round {round}: {failures:?}");
     ex.shutdown(Duration::from_secs(30)).unwrap();
     let h = ex.health();

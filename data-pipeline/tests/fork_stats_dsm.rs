@@ -18,7 +18,7 @@
 mod background_support;
 mod support;
 
-use background_support::{wait_child, watchdog};
+use background_support::{reap_children, watchdog};
 use data_pipeline::datastreams::{Config, Processor};
 use data_pipeline::exporter::{fork, Exporter, ExporterBuilder};
 use data_pipeline::sketch::DDSketch;
@@ -250,14 +250,7 @@ fn round(agent: &TestAgent, round: u64) {
         }
         stop.store(true, Ordering::Relaxed);
     });
-    let mut failures = Vec::new();
-    for (k, pid) in children {
-        match wait_child(pid, Duration::from_secs(60)) {
-            Some(0) => {}
-            Some(code) => failures.push(format!("child {k}: exit {code}")),
-            None => failures.push(format!("child {k}: hung (killed)")),
-        }
-    }
+    let failures = reap_children(children, Duration::from_secs(60));
     assert!(failures.is_empty(), "round {round}: {failures:?}");
 
     // The parent is unaffected: its own stats and points go out now, once.

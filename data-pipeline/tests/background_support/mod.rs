@@ -402,6 +402,20 @@ pub fn wait_child(pid: libc::pid_t, limit: Duration) -> Option<i32> {
     }
 }
 
+/// Reaps every `(label, pid)` child within `limit` each; what went wrong, per child (a non-zero
+/// exit, a signal, or a hang: killed).
+pub fn reap_children(children: Vec<(u64, libc::pid_t)>, limit: Duration) -> Vec<String> {
+    let mut failures = Vec::new();
+    for (k, pid) in children {
+        match wait_child(pid, limit) {
+            Some(0) => {}
+            Some(code) => failures.push(format!("child {k}: exit {code}")),
+            None => failures.push(format!("child {k}: hung (killed)")),
+        }
+    }
+    failures
+}
+
 /// Ids `first..first + n` as a set.
 pub fn id_range(first: u64, n: u64) -> HashSet<u64> {
     (first..first + n).collect()
