@@ -16,6 +16,7 @@ Errors are exceptions, one class per ``dp_status`` (:mod:`data_pipeline.errors`)
 
 from . import _ffi
 from ._ffi import LIBRARY_SOURCE
+from . import errors as _errors
 from .errors import (
     DataPipelineError,
     DataPipelineOverflowError,
@@ -75,20 +76,4 @@ __all__ = [
     "log_to_logging",
     "LogLevel",
     "TRACE",
-    "Status",
-    "DataPipelineError",
-    "InvalidArgumentError",
-    "DecodeError",
-    "EncodeError",
-    "NetworkError",
-    "DataPipelineTimeoutError",
-    "HttpError",
-    "UnsupportedError",
-    "ShutdownError",
-    "DataPipelineOverflowError",
-    "InternalError",
-    "NullArgumentError",
-    "InvalidUtf8Error",
-    "PanicError",
-    "NotFoundError",
-]
+] + [name for name in _errors.__all__ if name != "error_class"]

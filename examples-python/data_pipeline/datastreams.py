@@ -248,19 +248,7 @@ class PathwayContext(Handle):
     def extract_kafka(cls, headers: Any) -> Optional["PathwayContext"]:
         """The context in a confluent-kafka header list or dict (keys compared exactly, the last
         wins; the legacy binary key as a fallback), or ``None``."""
-        current = legacy = None
-        for k, v in _pairs(headers):
-            if v is None:
-                continue
-            name = _name(k)
-            if name == _KEY_BYTES:
-                current = v
-            elif name == _LEGACY_BYTES:
-                legacy = v
-        ctx = cls.decode_base64(current) if current is not None else None
-        if ctx is None and legacy is not None:
-            ctx = cls.decode(_as_bytes(legacy))
-        return ctx
+        return cls._extract_pairs(headers, fold_case=False)
 
     def inject_http(self, headers: MutableMapping[str, Any]) -> None:
         """Sets the context header in an HTTP header mapping (a dict, ``http.client`` headers, an
@@ -274,11 +262,17 @@ class PathwayContext(Handle):
         """The context in HTTP headers (a mapping, an ``email.message.Message`` as
         ``http.server`` gives, or ``(name, value)`` pairs; names compared case-insensitively), or
         ``None``."""
+        return cls._extract_pairs(headers, fold_case=True)
+
+    @classmethod
+    def _extract_pairs(cls, headers: Any, fold_case: bool) -> Optional["PathwayContext"]:
+        """Shared by the Kafka and HTTP extractors: the last ``dd-pathway-ctx-base64`` value that
+        decodes, else the legacy binary one (names lower-cased first with ``fold_case``)."""
         current = legacy = None
         for k, v in _pairs(headers):
             if v is None:
                 continue
-            name = _name(k).lower()
+            name = _name(k).lower() if fold_case else _name(k)
             if name == _KEY_BYTES:
                 current = v
             elif name == _LEGACY_BYTES:
