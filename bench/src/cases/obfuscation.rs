@@ -67,6 +67,22 @@ fn done(input: &Input<'_>, out_bytes: usize) -> Done {
     }
 }
 
+/// One iteration of a value case: `work` over the payload's values (extracted once, untimed),
+/// `out_bytes` = the total length of the results it returns.
+fn iterate<'a>(
+    input: &Input<'a>,
+    work: impl Fn(&Values<'a>) -> usize + 'a,
+) -> Result<Iter<'a>, String> {
+    let v = values(input.data)?;
+    let d = done(input, 0);
+    Ok(Box::new(move || {
+        Ok(Done {
+            out_bytes: work(&v),
+            ..d
+        })
+    }))
+}
+
 // ---- ours ----------------------------------------------------------------------------------------
 
 mod ours {
@@ -75,63 +91,36 @@ mod ours {
     use data_pipeline::obfuscate::{obfuscate_redis, obfuscate_url, quantize_redis, HttpConfig};
 
     pub fn sql<'a>(input: &Input<'a>) -> Result<Iter<'a>, String> {
-        let v = values(input.data)?.sql;
-        let (traces, spans) = (input.traces, input.spans);
-        let obf = SqlObfuscator::new();
-        let cfg = SqlConfig::default();
-        Ok(Box::new(move || {
-            let mut n = 0;
-            for q in &v {
-                n += match obf.obfuscate(q, &cfg) {
+        let (obf, cfg) = (SqlObfuscator::new(), SqlConfig::default());
+        iterate(input, move |v| {
+            v.sql
+                .iter()
+                .map(|q| match obf.obfuscate(q, &cfg) {
                     Ok(o) => o.query.len(),
                     Err(_) => "Non-parsable SQL query".len(),
-                };
-            }
-            Ok(Done {
-                traces,
-                spans,
-                out_bytes: n,
-            })
-        }))
+                })
+                .sum()
+        })
     }
 
     pub fn redis<'a>(input: &Input<'a>) -> Result<Iter<'a>, String> {
-        let v = values(input.data)?;
-        let (traces, spans) = (input.traces, input.spans);
-        Ok(Box::new(move || {
-            let mut n = 0;
-            for r in &v.redis_resources {
-                n += quantize_redis(r).len();
-            }
-            for c in &v.redis_commands {
-                n += obfuscate_redis(c).len();
-            }
-            Ok(Done {
-                traces,
-                spans,
-                out_bytes: n,
-            })
-        }))
+        iterate(input, |v| {
+            v.redis_resources
+                .iter()
+                .map(|r| quantize_redis(r).len())
+                .chain(v.redis_commands.iter().map(|c| obfuscate_redis(c).len()))
+                .sum()
+        })
     }
 
     pub fn http<'a>(input: &Input<'a>) -> Result<Iter<'a>, String> {
-        let v = values(input.data)?.urls;
-        let (traces, spans) = (input.traces, input.spans);
         let cfg = HttpConfig {
             remove_query_string: true,
             remove_paths_with_digits: true,
         };
-        Ok(Box::new(move || {
-            let mut n = 0;
-            for u in &v {
-                n += obfuscate_url(u, &cfg).len();
-            }
-            Ok(Done {
-                traces,
-                spans,
-                out_bytes: n,
-            })
-        }))
+        iterate(input, move |v| {
+            v.urls.iter().map(|u| obfuscate_url(u, &cfg).len()).sum()
+        })
     }
 
     /// `Exporter::send` v0.4 -> v0.4 with normalization and obfuscation on (agent defaults), the
@@ -164,56 +153,37 @@ mod theirs {
     use libdd_trace_obfuscation::sql::obfuscate_sql_resource;
 
     pub fn sql<'a>(input: &Input<'a>) -> Result<Iter<'a>, String> {
-        let v = values(input.data)?.sql;
-        let (traces, spans) = (input.traces, input.spans);
         let cfg = SqlConfig::default();
-        Ok(Box::new(move || {
-            let mut n = 0;
-            for q in &v {
-                n += obfuscate_sql_resource(q, &cfg, DbmsKind::Generic).len();
-            }
-            Ok(Done {
-                traces,
-                spans,
-                out_bytes: n,
-            })
-        }))
+        iterate(input, move |v| {
+            v.sql
+                .iter()
+                .map(|q| obfuscate_sql_resource(q, &cfg, DbmsKind::Generic).len())
+                .sum()
+        })
     }
 
     pub fn redis<'a>(input: &Input<'a>) -> Result<Iter<'a>, String> {
-        let v = values(input.data)?;
-        let (traces, spans) = (input.traces, input.spans);
-        Ok(Box::new(move || {
-            let mut n = 0;
-            for r in &v.redis_resources {
-                n += quantize_redis_string(r).len();
-            }
-            for c in &v.redis_commands {
-                n += obfuscate_redis_string(c).len();
-            }
-            Ok(Done {
-                traces,
-                spans,
-                out_bytes: n,
-            })
-        }))
+        iterate(input, |v| {
+            v.redis_resources
+                .iter()
+                .map(|r| quantize_redis_string(r).len())
+                .chain(
+                    v.redis_commands
+                        .iter()
+                        .map(|c| obfuscate_redis_string(c).len()),
+                )
+                .sum()
+        })
     }
 
     pub fn http<'a>(input: &Input<'a>) -> Result<Iter<'a>, String> {
-        let v = values(input.data)?.urls;
-        let (traces, spans) = (input.traces, input.spans);
-        Ok(Box::new(move || {
-            let mut n = 0;
-            for u in &v {
+        iterate(input, |v| {
+            v.urls
+                .iter()
                 // `None` = unchanged, as our `Cow::Borrowed`.
-                n += obfuscate_url(u, true, true).map_or(u.len(), |s| s.len());
-            }
-            Ok(Done {
-                traces,
-                spans,
-                out_bytes: n,
-            })
-        }))
+                .map(|u| obfuscate_url(u, true, true).map_or(u.len(), |s| s.len()))
+                .sum()
+        })
     }
 }
 
