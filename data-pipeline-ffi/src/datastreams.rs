@@ -1098,6 +1098,22 @@ pub unsafe extern "C" fn dp_pathway_context_encode(
     }
 }
 
+/// Shared by the two decoders: `decode` on the bytes of `input` (argument `arg`), the result
+/// (or NULL: no context) into `*out`.
+unsafe fn decode_into(
+    input: dp_bytes,
+    arg: &str,
+    out: *mut *mut dp_pathway_context,
+    decode: fn(&[u8]) -> Option<PathwayContext>,
+) -> FfiResult {
+    let out = OutParam::new(out, "out")?;
+    // SAFETY: forwarded contract: `input` is a valid view.
+    let bytes = unsafe { input.as_slice(arg) }?;
+    // SAFETY: `out` checked; valid for writes by contract.
+    unsafe { write_context(out, decode(bytes)) };
+    Ok(())
+}
+
 /// Decodes the base64 text of a context (standard alphabet, padding optional). Forgiving: empty
 /// input, bad base64, the URL-safe alphabet or a truncated context are "no context": `*out` is
 /// set to NULL and NULL (success) is returned. Only a NULL `out` or a `{NULL, len > 0}` view is
@@ -1111,14 +1127,8 @@ pub unsafe extern "C" fn dp_pathway_context_decode_base64(
     text: dp_bytes,
     out: *mut *mut dp_pathway_context,
 ) -> *mut dp_error {
-    boundary! {
-        let out = OutParam::new(out, "out")?;
-        // SAFETY: forwarded contract.
-        let text = unsafe { text.as_slice("text") }?;
-        // SAFETY: `out` checked; valid for writes by contract.
-        unsafe { write_context(out, PathwayContext::decode_base64(text)) };
-        Ok(())
-    }
+    // SAFETY: forwarded contract.
+    boundary! { unsafe { decode_into(text, "text", out, |t| PathwayContext::decode_base64(t)) } }
 }
 
 /// Decodes the binary form of a context. Forgiving like `dp_pathway_context_decode_base64`:
@@ -1133,14 +1143,8 @@ pub unsafe extern "C" fn dp_pathway_context_decode(
     bytes: dp_bytes,
     out: *mut *mut dp_pathway_context,
 ) -> *mut dp_error {
-    boundary! {
-        let out = OutParam::new(out, "out")?;
-        // SAFETY: forwarded contract.
-        let bytes = unsafe { bytes.as_slice("bytes") }?;
-        // SAFETY: `out` checked; valid for writes by contract.
-        unsafe { write_context(out, PathwayContext::decode(bytes)) };
-        Ok(())
-    }
+    // SAFETY: forwarded contract.
+    boundary! { unsafe { decode_into(bytes, "bytes", out, PathwayContext::decode) } }
 }
 
 /// Fan-in: the context to carry on when one piece of work consumed several messages. Of the
