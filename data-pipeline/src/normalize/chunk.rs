@@ -37,7 +37,7 @@ pub(crate) fn normalize_chunk(
         counts.inc(Reason::EmptyTrace);
         return Err(Reason::EmptyTrace);
     };
-    let scan = scan_meta(first.meta.as_slice());
+    let scan = scan_meta(first.meta.as_slice(), rules.component2name);
     let meta_len = first.meta.len();
     let (may_truncate, untouched) =
         normalize_scanned(first, &scan, &Seen::default(), rules, counts)?;
@@ -93,7 +93,7 @@ fn normalize_rest(
     }
     for (j, span) in rest.iter_mut().enumerate() {
         let i = j + 1;
-        let scan = scan_meta(span.meta.as_slice());
+        let scan = scan_meta(span.meta.as_slice(), rules.component2name);
         let foreign = span.trace_id != first.trace_id
             || match (first_tid, span.meta.as_slice().get(scan.tid)) {
                 (Some(x), Some((_, y))) => x != y,

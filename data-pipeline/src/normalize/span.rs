@@ -118,9 +118,10 @@ const WANTED_KEY_LENS: u64 = 1 << TAG_ENV.len()
     | 1 << TAG_BASE_SERVICE.len();
 
 /// Records entry `i` (key `k`, whose length passed [`WANTED_KEY_LENS`]) in `m` when it is one
-/// of the keys looked for. Keys are compared as whole words (the length is known here).
+/// of the keys looked for (`component` only when `component`: only `component2name` reads it).
+/// Keys are compared as whole words (the length is known here).
 #[inline(always)]
-fn scan_key(m: &mut MetaScan, i: usize, k: &[u8]) {
+fn scan_key(m: &mut MetaScan, i: usize, k: &[u8], component: bool) {
     // Branches in order of frequency (9 bytes: `component`, `span.kind`, `_dd.p.tid`, ...),
     // split by a range test so that they stay branches: as a `match`, a jump table cost more
     // instructions per key than the compares (bench `normalize_spans`).
@@ -130,7 +131,7 @@ fn scan_key(m: &mut MetaScan, i: usize, k: &[u8]) {
         let (head, last) = (word8(k), k[8]);
         if head == word8(TRACE_ID_HIGH_KEY.as_bytes()) && last == b'd' {
             m.tid = i;
-        } else if head == word8(TAG_COMPONENT.as_bytes()) && last == b't' {
+        } else if component && head == word8(TAG_COMPONENT.as_bytes()) && last == b't' {
             m.component = i;
         }
     } else if n > 9 {
@@ -148,10 +149,13 @@ fn scan_key(m: &mut MetaScan, i: usize, k: &[u8]) {
     }
 }
 
-/// The first 8 bytes of `k` (at least 8 long) as a word.
+/// The first 8 bytes of `k` as a word (0 when `k` is shorter).
 #[inline(always)]
 const fn word8(k: &[u8]) -> u64 {
-    u64::from_le_bytes([k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7]])
+    match k.first_chunk::<8>() {
+        Some(w) => u64::from_le_bytes(*w),
+        None => 0,
+    }
 }
 
 /// True when some key [`scan_meta`] looks for has the length `len` (a length of 64+ may pass
@@ -165,9 +169,10 @@ fn wanted_len(len: usize) -> bool {
 /// as in a Go map decoded from the same payload). Hand-written hot path: keys are matched by
 /// length, then bytes (the side-by-side bench `normalize_spans` showed the `match` on whole
 /// strings, one `memcmp` per key and candidate, as a large part of a valid span's cost), two
-/// entries per step (fewer loop instructions per entry; same bench).
+/// entries per step (fewer loop instructions per entry; same bench). `component`: look for the
+/// `component` key too.
 #[inline(always)]
-pub(crate) fn scan_meta(meta: &[(Str<'_>, Str<'_>)]) -> MetaScan {
+pub(crate) fn scan_meta(meta: &[(Str<'_>, Str<'_>)], component: bool) -> MetaScan {
     let mut m = MetaScan {
         peer: ABSENT,
         base: ABSENT,
@@ -190,10 +195,10 @@ pub(crate) fn scan_meta(meta: &[(Str<'_>, Str<'_>)]) -> MetaScan {
         keys_or |= k0.len() | k1.len();
         values_or |= v0.len() | v1.len();
         if wanted_len(k0.len()) {
-            scan_key(&mut m, i, k0);
+            scan_key(&mut m, i, k0, component);
         }
         if wanted_len(k1.len()) {
-            scan_key(&mut m, i + 1, k1);
+            scan_key(&mut m, i + 1, k1, component);
         }
         i += 2;
     }
@@ -202,7 +207,7 @@ pub(crate) fn scan_meta(meta: &[(Str<'_>, Str<'_>)]) -> MetaScan {
         keys_or |= k.len();
         values_or |= v.len();
         if wanted_len(k.len()) {
-            scan_key(&mut m, i, k);
+            scan_key(&mut m, i, k, component);
         }
     }
     m.long = keys_or > MAX_META_KEY_LEN || values_or > MAX_META_VALUE_LEN;
@@ -217,8 +222,8 @@ pub(crate) fn scan_meta(meta: &[(Str<'_>, Str<'_>)]) -> MetaScan {
 /// cost; a word compare is a fraction of a check.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Seen<'a> {
-    service: &'a [u8],
-    env: &'a [u8],
+    service: Passed<'a>,
+    env: Passed<'a>,
 }
 
 impl<'a> Seen<'a> {
@@ -227,38 +232,61 @@ impl<'a> Seen<'a> {
     #[inline]
     pub(crate) fn of(span: &'a Span<'_>, scan: &MetaScan) -> Self {
         Seen {
-            service: span.service.as_bytes(),
-            env: span
-                .meta
-                .as_slice()
-                .get(scan.env)
-                .map_or(&[][..], |(_, v)| v.as_bytes()),
+            service: Passed::new(span.service.as_bytes()),
+            env: Passed::new(
+                span.meta
+                    .as_slice()
+                    .get(scan.env)
+                    .map_or(&[][..], |(_, v)| v.as_bytes()),
+            ),
         }
     }
 }
 
-/// `a == b`, false when `a` is empty (so that an empty [`Seen`] slot never matches); word loads
-/// for up to 16 bytes (no `memcmp` call).
-#[inline(always)]
-fn same(a: &[u8], b: &[u8]) -> bool {
-    let n = a.len();
-    if n != b.len() || n == 0 {
-        return false;
+/// A value that passed its check, with the words [`Passed::same`] compares (values of 4 to 16
+/// bytes) taken once per chunk: the bench `normalize_spans` showed them rebuilt byte by byte
+/// on every comparison.
+#[derive(Debug, Clone, Copy, Default)]
+struct Passed<'a> {
+    bytes: &'a [u8],
+    head: u64,
+    tail: u64,
+}
+
+impl<'a> Passed<'a> {
+    fn new(bytes: &'a [u8]) -> Self {
+        let n = bytes.len();
+        let (head, tail) = match n {
+            8..=16 => (word8(bytes), word8(&bytes[n - 8..])),
+            4..=7 => (word4(bytes).into(), word4(&bytes[n - 4..]).into()),
+            _ => (0, 0),
+        };
+        Passed { bytes, head, tail }
     }
-    if !(4..=16).contains(&n) {
-        return a == b;
-    }
-    if n >= 8 {
-        word8(a) == word8(b) && word8(&a[n - 8..]) == word8(&b[n - 8..])
-    } else {
-        word4(a) == word4(b) && word4(&a[n - 4..]) == word4(&b[n - 4..])
+
+    /// `v` equals the value, false when the value is empty (so that an empty slot never
+    /// matches); word compares for up to 16 bytes (no `memcmp` call).
+    #[inline(always)]
+    fn same(&self, v: &[u8]) -> bool {
+        let n = v.len();
+        if n != self.bytes.len() || n == 0 {
+            return false;
+        }
+        match n {
+            8..=16 => word8(v) == self.head && word8(&v[n - 8..]) == self.tail,
+            4..=7 => u64::from(word4(v)) == self.head && u64::from(word4(&v[n - 4..])) == self.tail,
+            _ => v == self.bytes,
+        }
     }
 }
 
-/// The first 4 bytes of `k` (at least 4 long) as a word.
+/// The first 4 bytes of `k` as a word (0 when `k` is shorter).
 #[inline(always)]
 fn word4(k: &[u8]) -> u32 {
-    u32::from_le_bytes([k[0], k[1], k[2], k[3]])
+    match k.first_chunk::<4>() {
+        Some(w) => u32::from_le_bytes(*w),
+        None => 0,
+    }
 }
 
 /// True when `s` needs no change as a service-like value (service, `peer.service`,
@@ -307,12 +335,12 @@ fn fix_name(name: &mut Str<'_>, counts: &mut NormalizeCounts) {
 #[inline(always)]
 fn fix_peer_service(
     value: &mut Str<'_>,
-    seen: &[u8],
+    seen: &Passed<'_>,
     truncate: Reason,
     invalid: Reason,
     counts: &mut NormalizeCounts,
 ) -> bool {
-    if value.is_empty() || same(value.as_bytes(), seen) || is_clean_service(value) {
+    if value.is_empty() || seen.same(value.as_bytes()) || is_clean_service(value) {
         return true;
     }
     fix_peer_service_slow(value, truncate, invalid, counts);
@@ -346,7 +374,7 @@ pub(crate) fn normalize_span(
     rules: &SpanRules<'_>,
     counts: &mut NormalizeCounts,
 ) -> Result<(), Reason> {
-    let scan = scan_meta(span.meta.as_slice());
+    let scan = scan_meta(span.meta.as_slice(), rules.component2name);
     normalize_scanned(span, &scan, &Seen::default(), rules, counts).map(|_| ())
 }
 
@@ -375,7 +403,7 @@ pub(crate) fn normalize_scanned(
 
     let mut untouched = true;
     // Service.
-    if !same(span.service.as_bytes(), seen.service) && !is_clean_service(&span.service) {
+    if !seen.service.same(span.service.as_bytes()) && !is_clean_service(&span.service) {
         fix_service(&mut span.service, rules, counts);
         untouched = false;
     }
@@ -384,7 +412,7 @@ pub(crate) fn normalize_scanned(
     if let Some((_, value)) = entries.get_mut(scan.peer) {
         untouched &= fix_peer_service(
             value,
-            &[],
+            &Passed::default(),
             Reason::PeerServiceTruncate,
             Reason::PeerServiceInvalid,
             counts,
@@ -393,7 +421,7 @@ pub(crate) fn normalize_scanned(
     if let Some((_, value)) = entries.get_mut(scan.base) {
         untouched &= fix_peer_service(
             value,
-            seen.service,
+            &seen.service,
             Reason::BaseServiceTruncate,
             Reason::BaseServiceInvalid,
             counts,
@@ -450,7 +478,7 @@ pub(crate) fn normalize_scanned(
     let entries = span.meta.entries_mut();
     if let Some((_, value)) = entries.get_mut(scan.env) {
         if !value.is_empty()
-            && !same(value.as_bytes(), seen.env)
+            && !seen.env.same(value.as_bytes())
             && !is_normalized_ascii_tag(value.as_bytes(), false)
         {
             update_str(value, normalize_tag_value);
@@ -570,7 +598,7 @@ mod tests {
             .iter()
             .map(|k| (Cow::Borrowed(*k), Cow::Borrowed("v")))
             .collect();
-        let m = scan_meta(&meta);
+        let m = scan_meta(&meta, true);
         assert_eq!(m.tid, 1);
         assert_eq!(m.env, 2);
         assert_eq!(m.status, 6);
@@ -578,6 +606,28 @@ mod tests {
         assert_eq!(m.base, ABSENT);
         assert_eq!(m.component, 12);
         assert!(!m.long);
+    }
+
+    #[test]
+    fn passed_values_compare_as_bytes() {
+        // Every length around the word boundaries, against itself, every one-byte change and
+        // every other length.
+        let base: Vec<u8> = (0..20u8).map(|i| b'a' + i).collect();
+        for n in 0..=20 {
+            let p = Passed::new(&base[..n]);
+            assert_eq!(p.same(&base[..n]), n > 0, "n={n}");
+            for i in 0..n {
+                let mut v = base[..n].to_vec();
+                v[i] = b'Z';
+                assert!(!p.same(&v), "n={n} i={i}");
+            }
+            for m in 0..=20 {
+                if m != n {
+                    assert!(!p.same(&base[..m]), "n={n} m={m}");
+                }
+            }
+        }
+        assert!(!Passed::default().same(b""));
     }
 
     #[test]
