@@ -82,14 +82,21 @@ fn normalize_rest(
     };
     let first_tid = first_tid.map(|(_, v)| v);
 
-    // Small chunks (the common case) look for duplicate ids in a stack array, no allocation.
+    // Small chunks (the common case) look for duplicate ids in a stack array, no allocation;
+    // `bits` has bit `id % 64` set for every id in it, so that most ids (random 64-bit numbers)
+    // are known new without the search (the search was a tenth of a span's instructions in the
+    // bench `normalize_spans`).
     let mut small = [0u64; SMALL_CHUNK];
+    let mut bits = 0u64;
     let mut seen: Option<HashSet<u64>> = (n > SMALL_CHUNK).then(|| HashSet::with_capacity(n));
     match seen.as_mut() {
         Some(set) => {
             set.insert(first.span_id);
         }
-        None => small[0] = first.span_id,
+        None => {
+            small[0] = first.span_id;
+            bits = id_bit(first.span_id);
+        }
     }
     for (j, span) in rest.iter_mut().enumerate() {
         let i = j + 1;
@@ -108,7 +115,9 @@ fn normalize_rest(
         let dup = match seen.as_mut() {
             Some(set) => !set.insert(id),
             None => {
-                let dup = small[..i].contains(&id);
+                let bit = id_bit(id);
+                let dup = bits & bit != 0 && small[..i].contains(&id);
+                bits |= bit;
                 small[i] = id;
                 dup
             }
@@ -118,6 +127,12 @@ fn normalize_rest(
         }
     }
     Ok(may_truncate)
+}
+
+/// The bit of `id` in the small-chunk filter of `normalize_rest`.
+#[inline(always)]
+fn id_bit(id: u64) -> u64 {
+    1 << (id % 64)
 }
 
 #[cfg(test)]
@@ -240,6 +255,18 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn ids_sharing_a_filter_bit_are_not_duplicates() {
+        // 1, 65 and 129 have the same bit in the small-chunk filter.
+        let mut c: Trace<'static> = [1, 65, 129, 2].iter().map(|&i| span(i, &[])).collect();
+        let (r, counts) = run(&mut c);
+        assert!(r.is_ok());
+        assert_eq!(counts.get(Reason::DuplicateSpanId), 0);
+        c.push(span(65, &[]));
+        let (_, counts) = run(&mut c);
+        assert_eq!(counts.get(Reason::DuplicateSpanId), 1);
     }
 
     #[test]

@@ -136,9 +136,15 @@ fn scan_key(m: &mut MetaScan, i: usize, k: &[u8], component: bool) {
         }
     } else if n > 9 {
         if n == 16 {
-            if k == TAG_HTTP_STATUS_CODE.as_bytes() {
+            // Both words loaded once for both keys.
+            let (head, tail) = (word8(k), word8(&k[8..]));
+            if head == word8(TAG_HTTP_STATUS_CODE.as_bytes())
+                && tail == word8(&TAG_HTTP_STATUS_CODE.as_bytes()[8..])
+            {
                 m.status = i;
-            } else if k == TAG_BASE_SERVICE.as_bytes() {
+            } else if head == word8(TAG_BASE_SERVICE.as_bytes())
+                && tail == word8(&TAG_BASE_SERVICE.as_bytes()[8..])
+            {
                 m.base = i;
             }
         } else if n == 12 && k == TAG_PEER_SERVICE.as_bytes() {
