@@ -107,17 +107,24 @@ fn exporter(
 
 fn send_with<'a>(input: &Input<'a>, output: TraceExporterOutputFormat) -> Result<Iter<'a>, String> {
     let url = input.sink_url.ok_or("send cases need a sink")?;
-    let ex = exporter(url, output)?;
+    Ok(sends(exporter(url, output)?, input))
+}
+
+/// Each iteration: `ex.send` of the whole payload (the send cases' timed work).
+pub fn sends<'a>(
+    ex: TraceExporter<NativeCapabilities, ForkSafeRuntime>,
+    input: &Input<'a>,
+) -> Iter<'a> {
     let data = input.data;
     let (traces, spans) = (input.traces, input.spans);
-    Ok(Box::new(move || {
+    Box::new(move || {
         ex.send(data).map_err(|e| format!("{e:?}"))?;
         Ok(Done {
             traces,
             spans,
             out_bytes: 0,
         })
-    }))
+    })
 }
 
 /// `TraceExporter::send`, input v0.4, output v0.4.

@@ -156,16 +156,7 @@ pub fn ours_send_stats_v04<'a>(input: &Input<'a>) -> Result<Iter<'a>, String> {
         .stats_bucket_size(Duration::from_secs(10))
         .build()
         .map_err(|e| e.to_string())?;
-    let data = input.data;
-    let (traces, spans) = (input.traces, input.spans);
-    Ok(Box::new(move || {
-        ex.send(data).map_err(|e| e.to_string())?;
-        Ok(Done {
-            traces,
-            spans,
-            out_bytes: 0,
-        })
-    }))
+    Ok(crate::ours::sends(ex, input))
 }
 
 /// libdatadog: `TraceExporter::send` of the v0.4 payload, output v0.4, built with
@@ -185,16 +176,7 @@ pub fn theirs_send_stats_v04<'a>(input: &Input<'a>) -> Result<Iter<'a>, String> 
         }
         std::thread::sleep(Duration::from_millis(5));
     }
-    let data = input.data;
-    let (traces, spans) = (input.traces, input.spans);
-    Ok(Box::new(move || {
-        ex.send(data).map_err(|e| format!("{e:?}"))?;
-        Ok(Done {
-            traces,
-            spans,
-            out_bytes: 0,
-        })
-    }))
+    Ok(crate::theirs::sends(ex, input))
 }
 
 /// Groups whose sends drop P0 chunks (see `cases::drops_p0`).
