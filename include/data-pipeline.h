@@ -3119,6 +3119,9 @@ const char *dp_version(void);
 
 #endif  /* DATA_PIPELINE_H */
 
+#ifndef DATA_PIPELINE_INLINE_H
+#define DATA_PIPELINE_INLINE_H
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -3140,3 +3143,5 @@ static inline dp_str dp_str_from_cstr(const char *s) {
 #ifdef __cplusplus
 }
 #endif
+
+#endif  /* DATA_PIPELINE_INLINE_H */

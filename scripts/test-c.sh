@@ -73,9 +73,9 @@ start_agent() {
 
 # ---- steps ---------------------------------------------------------------------------------------
 header() {
-  step "header: fresh, and compiles alone as C11 and C++17 with -Wall -Wextra -Werror -pedantic"
+  step "header: fresh, and compiles alone (and included twice) as C11 and C++17 with -Wall -Wextra -Werror -pedantic"
   scripts/check-header.sh
-  printf '#include "data-pipeline.h"\nint main(void) { dp_str s = DP_STR("x"); return (int)s.len - 1; }\n' \
+  printf '#include "data-pipeline.h"\n#include "data-pipeline.h"\nint main(void) { dp_str s = dp_str_from_cstr("x"); return (int)s.len - 1; }\n' \
     > "$work/header_alone.c"
   cp "$work/header_alone.c" "$work/header_alone.cpp"
   cc -std=c11 -Wall -Wextra -Werror -pedantic -Iinclude -c "$work/header_alone.c" -o "$work/header_c.o"
