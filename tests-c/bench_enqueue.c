@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "agent.h"
 #include "data-pipeline.h"
 #include "payload.h"
 
@@ -48,21 +49,16 @@ int main(int argc, char **argv) {
   uint32_t spans = argc > 2 ? (uint32_t)atoi(argv[2]) : 10;
   size_t calls = argc > 3 ? (size_t)atol(argv[3]) : 200000;
 
-  int listener = socket(AF_INET, SOCK_STREAM, 0);
-  struct sockaddr_in addr;
-  memset(&addr, 0, sizeof addr);
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof addr;
-  if (listener < 0 || bind(listener, (struct sockaddr *)&addr, sizeof addr) != 0 ||
-      listen(listener, 16) != 0 || getsockname(listener, (struct sockaddr *)&addr, &len) != 0) {
+  unsigned port = 0;
+  int listener = bind_loopback(&port);
+  if (listen(listener, 16) != 0) {
     perror("stalled agent");
     return 1;
   }
 
   struct out p = payload(traces, spans);
   char url[64];
-  snprintf(url, sizeof url, "http://127.0.0.1:%u", (unsigned)ntohs(addr.sin_port));
+  snprintf(url, sizeof url, "http://127.0.0.1:%u", port);
   dp_exporter_builder *b = dp_exporter_builder_new();
   must(dp_exporter_builder_set_url(b, dp_str_from_cstr(url)));
   must(dp_exporter_builder_set_request_timeout(b, 3600 * 1000));

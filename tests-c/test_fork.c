@@ -36,6 +36,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "agent.h"
 #include "check.h"
 
 #define CHILD_CHUNKS 3    /* traces a child builds with the span API */
@@ -161,18 +162,11 @@ static void stop_sink(pthread_t accept_thread) {
 }
 
 static unsigned start_sink(pthread_t *thread) {
-  sink_fd = socket(AF_INET, SOCK_STREAM, 0);
-  CHECK(sink_fd >= 0);
-  struct sockaddr_in addr;
-  memset(&addr, 0, sizeof addr);
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  CHECK(bind(sink_fd, (struct sockaddr *)&addr, sizeof addr) == 0);
+  unsigned port = 0;
+  sink_fd = bind_loopback(&port);
   CHECK(listen(sink_fd, 256) == 0);
-  socklen_t len = sizeof addr;
-  CHECK(getsockname(sink_fd, (struct sockaddr *)&addr, &len) == 0);
   CHECK(pthread_create(thread, NULL, accept_loop, NULL) == 0);
-  return ntohs(addr.sin_port);
+  return port;
 }
 
 /* ---- payloads ---------------------------------------------------------------------------------- */
