@@ -205,25 +205,16 @@ const TAG_RANGES: &[(u8, u8)] = &[(b'-', b':'), (b'a', b'z')];
 /// Byte ranges (inclusive) that are valid in a metric name, besides `_`.
 const NAME_RANGES: &[(u8, u8)] = &[(b'.', b'.'), (b'0', b'9'), (b'A', b'Z'), (b'a', b'z')];
 
-/// [`class_or`] with `TAG_CLASS`, 16 bytes at a time where the CPU allows (an invalid byte
-/// gives [`CLASS_INVALID`] alone, which the callers treat as the OR would).
+/// [`class_or`] with `NAME_CLASS` (`NAME`) or `TAG_CLASS`, 16 bytes at a time where the CPU
+/// allows (an invalid byte gives [`CLASS_INVALID`] alone, which the callers treat as the OR
+/// would).
 #[inline]
-fn tag_class(s: &[u8]) -> u8 {
+fn byte_class<const NAME: bool>(s: &[u8]) -> u8 {
     #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
     if s.len() >= 4 {
-        return sse2::class::<false>(s);
+        return sse2::class::<NAME>(s);
     }
-    class_or(&TAG_CLASS, s)
-}
-
-/// [`class_or`] with `NAME_CLASS`, 16 bytes at a time where the CPU allows.
-#[inline]
-fn name_class(s: &[u8]) -> u8 {
-    #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
-    if s.len() >= 4 {
-        return sse2::class::<true>(s);
-    }
-    class_or(&NAME_CLASS, s)
+    class_or(if NAME { &NAME_CLASS } else { &TAG_CLASS }, s)
 }
 
 /// The byte-class check on 16 bytes at a time with SSE2 (always present on x86_64). Hand-written
@@ -300,11 +291,6 @@ mod sse2 {
     /// for the build, see the module's cfg) so that the check can be inlined into its callers.
     #[inline(always)]
     pub(super) fn class<const NAME: bool>(s: &[u8]) -> u8 {
-        class_sse2::<NAME>(s)
-    }
-
-    #[inline(always)]
-    fn class_sse2<const NAME: bool>(s: &[u8]) -> u8 {
         let ranges = if NAME { NAME_RANGES } else { TAG_RANGES };
         let n = s.len();
         let (mut ok, mut us) = (true, false);
@@ -359,7 +345,7 @@ pub(crate) fn is_normalized_ascii_tag(tag: &[u8], check_start: bool) -> bool {
     if tag.len() > MAX_TAG_LEN || (check_start && !is_valid_ascii_start(first)) {
         return false;
     }
-    match tag_class(tag) {
+    match byte_class::<false>(tag) {
         0 => true,
         CLASS_UNDERSCORE => underscores_ok(tag, |n| n == b'_', false),
         _ => false,
@@ -536,7 +522,7 @@ fn is_valid_metric_name(name: &[u8]) -> bool {
     if !first.is_ascii_alphabetic() {
         return false;
     }
-    match name_class(name) {
+    match byte_class::<true>(name) {
         0 => true,
         CLASS_UNDERSCORE => underscores_ok(name, |n| n == b'_' || n == b'.', true),
         _ => false,
@@ -734,12 +720,12 @@ mod tests {
                     }
                 };
                 assert_eq!(
-                    norm(tag_class(&s)),
+                    norm(byte_class::<false>(&s)),
                     norm(class_or(&TAG_CLASS, &s)),
                     "tag {s:?}"
                 );
                 assert_eq!(
-                    norm(name_class(&s)),
+                    norm(byte_class::<true>(&s)),
                     norm(class_or(&NAME_CLASS, &s)),
                     "name {s:?}"
                 );
