@@ -536,7 +536,7 @@ struct Worker {
     first_seen: Option<Instant>,
     /// Outcome of the batch in hand, added to the tally when it resolves.
     outcome: Tally,
-    last_warn: [Option<Instant>; 6],
+    last_warn: [Option<Instant>; DropReason::ALL.len()],
 }
 
 impl Worker {
@@ -588,7 +588,7 @@ impl Worker {
             jitter: Jitter::new(),
             first_seen: None,
             outcome: Tally::default(),
-            last_warn: [None; 6],
+            last_warn: [None; DropReason::ALL.len()],
         });
         let sh = w.sh.clone();
         sh.anchor
@@ -730,10 +730,7 @@ impl Worker {
 
     fn drop_traces(&mut self, reason: DropReason, traces: u64, bytes: u64, why: &str) {
         self.outcome.drop_traces(reason, traces, bytes);
-        let i = DropReason::ALL
-            .iter()
-            .position(|r| *r == reason)
-            .unwrap_or(0);
+        let i = reason.index();
         let now = Instant::now();
         if self.last_warn[i].is_none_or(|t| now.duration_since(t) >= WARN_EVERY) {
             self.last_warn[i] = Some(now);

@@ -62,7 +62,8 @@ impl DropReason {
         }
     }
 
-    fn index(self) -> usize {
+    /// The reason's position in [`DropReason::ALL`].
+    pub(crate) fn index(self) -> usize {
         match self {
             DropReason::QueueFull => 0,
             DropReason::BreakerOpen => 1,
@@ -217,7 +218,7 @@ pub(crate) struct Tally {
     pub requests_sent: u64,
     pub traces_sent: u64,
     pub bytes_sent: u64,
-    dropped: [u64; 7],
+    dropped: [u64; DropReason::ALL.len()],
     bytes_dropped: u64,
 }
 
