@@ -436,11 +436,6 @@ typedef struct dp_health {
    */
   uint64_t dropped_invalid;
   /**
-   * Traces sampled out: P0 chunks removed by client-side stats (counted in the stats and
-   * reported to the agent; not lost).
-   */
-  uint64_t dropped_p0;
-  /**
    * Bytes dropped, all reasons together.
    */
   uint64_t bytes_dropped;
@@ -480,6 +475,11 @@ typedef struct dp_health {
    * 1 while a background worker thread runs in this process, else 0.
    */
   uint64_t worker_running;
+  /**
+   * Traces sampled out: P0 chunks removed by client-side stats (counted in the stats and
+   * reported to the agent; not lost). Last: added after the other fields.
+   */
+  uint64_t dropped_p0;
 } dp_health;
 
 /**

@@ -273,9 +273,6 @@ pub struct dp_health {
     pub dropped_shutdown: u64,
     /// Traces in payloads found malformed by the worker, or chunks normalization refused.
     pub dropped_invalid: u64,
-    /// Traces sampled out: P0 chunks removed by client-side stats (counted in the stats and
-    /// reported to the agent; not lost).
-    pub dropped_p0: u64,
     /// Bytes dropped, all reasons together.
     pub bytes_dropped: u64,
     /// Requests sent again after a failure.
@@ -296,6 +293,9 @@ pub struct dp_health {
     pub forks: u64,
     /// 1 while a background worker thread runs in this process, else 0.
     pub worker_running: u64,
+    /// Traces sampled out: P0 chunks removed by client-side stats (counted in the stats and
+    /// reported to the agent; not lost). Last: added after the other fields.
+    pub dropped_p0: u64,
 }
 
 const _: () = assert!(std::mem::size_of::<dp_health>() == 25 * 8);

@@ -808,7 +808,6 @@ class dp_health(Structure):
         ("dropped_retries_exhausted", c_uint64),
         ("dropped_shutdown", c_uint64),
         ("dropped_invalid", c_uint64),
-        ("dropped_p0", c_uint64),
         ("bytes_dropped", c_uint64),
         ("retries", c_uint64),
         ("requests_failed", c_uint64),
@@ -819,6 +818,7 @@ class dp_health(Structure):
         ("breaker_opened", c_uint64),
         ("forks", c_uint64),
         ("worker_running", c_uint64),
+        ("dropped_p0", c_uint64),
     ]
 
 
