@@ -3,7 +3,7 @@
 use super::background::Background;
 use super::builder::ExporterConfig;
 use super::codec::{self, Format};
-use super::fork::ForkLocal;
+use super::fork::{ForkLocal, ForkLocalMutex};
 use super::pipeline::Pipeline;
 use super::response::{AgentResponse, RatesByService};
 use super::TracerMetadata;
@@ -54,7 +54,7 @@ pub(super) struct Prepared {
 pub(super) struct Shared {
     pipeline: Arc<Pipeline>,
     stats: Option<Arc<StatsStage>>,
-    rates: Arc<Mutex<Arc<RatesByService>>>,
+    rates: Arc<ForkLocalMutex<Arc<RatesByService>>>,
 }
 
 /// Sends trace payloads to one agent: synchronously (`send*`), or through a background worker
@@ -100,7 +100,7 @@ pub struct Exporter {
     stats: Option<Arc<StatsStage>>,
     /// `rate_by_service` of the last response that carried rates; shared with the background
     /// worker.
-    rates: Arc<Mutex<Arc<RatesByService>>>,
+    rates: Arc<ForkLocalMutex<Arc<RatesByService>>>,
     /// Normalization and obfuscation (see [`super::pipeline`]); shared with the background worker.
     pipeline: Arc<Pipeline>,
     /// The background worker's side; `None` in the worker's own private exporter.
@@ -270,7 +270,7 @@ impl Exporter {
                         },
                     )?
                     .map(Arc::new),
-                    rates: Arc::default(),
+                    rates: Arc::new(ForkLocalMutex::new(Arc::default())),
                 }
             }
         };
@@ -595,13 +595,12 @@ impl Exporter {
 
     /// The `rate_by_service` of the last response that carried rates (empty before).
     pub fn sampling_rates(&self) -> Arc<RatesByService> {
-        self.rates.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.rates.lock().clone()
     }
 
     pub(super) fn keep_rates(&self, resp: &AgentResponse) {
         if !resp.rate_by_service.is_empty() {
-            *self.rates.lock().unwrap_or_else(|p| p.into_inner()) =
-                Arc::new(resp.rate_by_service.clone());
+            *self.rates.lock() = Arc::new(resp.rate_by_service.clone());
         }
     }
 

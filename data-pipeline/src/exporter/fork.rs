@@ -288,6 +288,40 @@ impl<T> Drop for ForkLocal<T> {
     }
 }
 
+/// A value behind a lock, one per process: a child starts from a copy of the parent's value
+/// taken without blocking (`try_lock`; the default when a parent thread held the lock at the
+/// fork), so that no thread ever waits on a lock whose holder did not survive the fork.
+pub(crate) struct ForkLocalMutex<T>(ForkLocal<Mutex<T>>);
+
+impl<T: Clone + Default> ForkLocalMutex<T> {
+    /// A lock holding `value` for the current process.
+    pub(crate) fn new(value: T) -> Self {
+        ForkLocalMutex(ForkLocal::new(Mutex::new(value)))
+    }
+
+    /// This process's value, locked (a poisoned lock is taken over: the values kept here are
+    /// counters and snapshots that a panic cannot leave torn).
+    pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
+        self.0
+            .get_or_make(|stale| {
+                let copy = stale.and_then(|m| m.try_lock().ok().map(|v| v.clone()));
+                Mutex::new(copy.unwrap_or_default())
+            })
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl<T: std::fmt::Debug> std::fmt::Debug for ForkLocalMutex<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never blocks: the value when this process's lock is free, else a placeholder.
+        match self.0.current().and_then(|m| m.try_lock().ok()) {
+            Some(v) => v.fmt(f),
+            None => f.write_str("<locked or from another process>"),
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Process-wide hooks
 // ---------------------------------------------------------------------------------------------
@@ -436,6 +470,21 @@ mod tests {
             epoch: FORK_EPOCH.load(Ordering::Relaxed),
             notified: false,
         }
+    }
+
+    #[test]
+    fn fork_local_mutex_copies_the_parent_value_without_blocking() {
+        // Free in the "parent": the child starts from a copy.
+        let m = ForkLocalMutex(ForkLocal::with_birth(Mutex::new(7u64), foreign_birth()));
+        assert_eq!(*m.lock(), 7);
+        *m.lock() += 1;
+        assert_eq!(*m.lock(), 8);
+        // Held in the "parent" (by a thread that does not exist in the child): the child
+        // starts from the default instead of waiting forever.
+        let m = ForkLocalMutex(ForkLocal::with_birth(Mutex::new(7u64), foreign_birth()));
+        let parent = m.0.slot().map(|s| &s.value);
+        let _held = parent.map(|p| p.lock().unwrap());
+        assert_eq!(*m.lock(), 0);
     }
 
     #[test]

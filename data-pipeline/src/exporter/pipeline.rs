@@ -20,11 +20,11 @@
 //! normalization). The obfuscator keeps one SQL engine, so the agent's adaptive escape state
 //! carries across queries as it does in the agent.
 
+use super::fork::ForkLocalMutex;
 use crate::normalize::{NormalizeConfig, NormalizeCounts, Normalizer};
 use crate::obfuscate::{rules_from_json, ObfuscationConfig, Obfuscator};
 use crate::span::{Trace, Traces};
 use crate::{Error, Result};
-use std::sync::Mutex;
 
 /// Credit card number obfuscation in span tags (`obfuscation_credit_cards`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -79,7 +79,7 @@ pub(crate) struct Pipeline {
     obfuscator: Option<Obfuscator>,
     /// For stats keys: the span obfuscator when there is one, else one with the same settings.
     stats_obfuscator: Obfuscator,
-    counts: Mutex<NormalizeCounts>,
+    counts: ForkLocalMutex<NormalizeCounts>,
 }
 
 impl Pipeline {
@@ -109,7 +109,7 @@ impl Pipeline {
             normalizer,
             obfuscator: obfuscate.then(|| stats_obfuscator.clone()),
             stats_obfuscator,
-            counts: Mutex::new(NormalizeCounts::new()),
+            counts: ForkLocalMutex::new(NormalizeCounts::new()),
         })
     }
 
@@ -158,19 +158,13 @@ impl Pipeline {
     /// Adds what [`Pipeline::process_chunk`] counted to [`Pipeline::normalize_counts`].
     pub fn merge_counts(&self, counts: &NormalizeCounts) {
         if counts.total() > 0 {
-            self.counts
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .merge(counts);
+            self.counts.lock().merge(counts);
         }
     }
 
     /// What normalization fixed and dropped so far, per reason.
     pub fn normalize_counts(&self) -> NormalizeCounts {
-        self.counts
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.counts.lock().clone()
     }
 }
 
