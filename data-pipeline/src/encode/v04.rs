@@ -25,23 +25,14 @@ pub fn encode(traces: &[Trace<'_>], out: &mut Vec<u8>) -> Result<()> {
 }
 
 /// Encodes one trace (an array of spans) as in a v0.4 payload, appending to `out`: the body of a
-/// payload built chunk by chunk (the exporter's processing path; see [`payload_header`]).
+/// payload built chunk by chunk (the exporter's processing path, which writes the payload's
+/// array header once the traces are counted).
 pub(crate) fn encode_trace(trace: &Trace<'_>, out: &mut Vec<u8>) -> Result<()> {
     wire::array_len(out, trace.len())?;
     for span in trace {
         encode_span(span, out)?;
     }
     Ok(())
-}
-
-/// The header of a v0.4 payload of `traces` traces (what [`encode`] writes first), in a
-/// 5-byte array: the header is its last `len` bytes (returned with it).
-pub(crate) fn payload_header(traces: usize) -> Result<([u8; 5], usize)> {
-    let mut h = Vec::with_capacity(5);
-    wire::array_len(&mut h, traces)?;
-    let mut a = [0u8; 5];
-    a[5 - h.len()..].copy_from_slice(&h);
-    Ok((a, h.len()))
 }
 
 /// Field names with their msgpack `fixstr` header, written as one slice.

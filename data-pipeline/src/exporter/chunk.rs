@@ -24,6 +24,18 @@ use std::sync::{Arc, Mutex, Weak};
 
 /// Bytes reserved at the front of a chunk for the merged array header (at most 5).
 pub(crate) const HEADER_ROOM: usize = 5;
+
+/// Writes the msgpack array header for `n` items at the end of the first [`HEADER_ROOM`] bytes
+/// of `buf` (reserved by the caller, at least that long); returns where the header starts: the
+/// payload is `buf[start..]`.
+pub(crate) fn write_header_in_room(buf: &mut [u8], n: u32) -> usize {
+    let mut header = Vec::with_capacity(HEADER_ROOM);
+    // Writing to a Vec cannot fail.
+    let _ = rmp::encode::write_array_len(&mut header, n);
+    let start = HEADER_ROOM - header.len();
+    buf[start..HEADER_ROOM].copy_from_slice(&header);
+    start
+}
 /// Pre-faulted chunks kept ready.
 pub(crate) const SPARES: usize = 2;
 /// Smallest and largest chunk capacity (the batch size, bounded).
@@ -179,11 +191,7 @@ impl Chunk {
     /// every reference is dropped) and each payload as a bare slice of it.
     pub(crate) fn seal(mut self, pool: &Arc<Pool>) -> (Bytes, Vec<Item>) {
         let n = u32::try_from(self.traces).unwrap_or(u32::MAX);
-        let mut header = Vec::with_capacity(HEADER_ROOM);
-        // Writing to a Vec cannot fail.
-        let _ = rmp::encode::write_array_len(&mut header, n);
-        let start = HEADER_ROOM - header.len();
-        self.buf[start..HEADER_ROOM].copy_from_slice(&header);
+        let start = write_header_in_room(&mut self.buf, n);
         let body = Bytes::from_owner(Pooled {
             buf: self.buf,
             start,

@@ -2,6 +2,7 @@
 
 use super::background::Background;
 use super::builder::ExporterConfig;
+use super::chunk::{write_header_in_room, HEADER_ROOM};
 use super::codec::{self, Format};
 use super::fork::{ForkLocal, ForkLocalMutex};
 use super::pipeline::Pipeline;
@@ -25,9 +26,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-/// Bytes reserved in front of a body built chunk by chunk for its array header (the largest
-/// msgpack array header).
-const HEADER_ROOM: usize = 5;
 /// Cap of the first reservation for such a body (it grows past it if needed).
 const MAX_GUESS: usize = 256 << 20;
 
@@ -496,11 +494,14 @@ impl Exporter {
                 kept += 1;
             }
         }
-        drop(chunk);
         self.pipeline.merge_counts(&counts);
-        let (header, len) = encode_v04::payload_header(kept)?;
-        let start = HEADER_ROOM - len;
-        out[start..HEADER_ROOM].copy_from_slice(&header[HEADER_ROOM - len..]);
+        let n = u32::try_from(kept).map_err(|_| {
+            Error::new(
+                ErrorKind::InvalidArgument,
+                "more than 2^32 traces in one payload",
+            )
+        })?;
+        let start = write_header_in_room(&mut out, n);
         Ok((Bytes::from(out).slice(start..), kept))
     }
 
