@@ -36,7 +36,7 @@ use super::exporter::{Exporter, Prepared, Shared as ExporterShare};
 use super::fork::{self, ForkAware, ForkLocal};
 use super::health::{DropReason, Health, Tally, WorkerCounters};
 use super::queue::{dropped_error, Batch, Item, Limits, Pushed, QueueState, Taken};
-use super::response::AgentResponse;
+use super::response::RatesByService;
 use super::statsd::{Statsd, StatsdAddr, STATSD_INTERVAL};
 use crate::transport::retry::{classify_status, parse_retry_after, Jitter, RetryPolicy, Verdict};
 use crate::transport::{AgentUrl, HttpResponse};
@@ -837,7 +837,7 @@ impl Worker {
     /// The agent's sampling rates go where [`Exporter::sampling_rate`] reads them.
     fn store_rates(&self, resp: &HttpResponse) {
         self.ex
-            .keep_rates(&AgentResponse::new(resp.status, resp.body.to_vec()));
+            .keep_rates(RatesByService::from_response_body(&resp.body));
     }
 
     /// Delivers one part, retrying as the rules say, until it is delivered or dropped.

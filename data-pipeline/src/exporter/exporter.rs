@@ -599,9 +599,11 @@ impl Exporter {
         self.rates.lock().clone()
     }
 
-    pub(super) fn keep_rates(&self, resp: &AgentResponse) {
-        if !resp.rate_by_service.is_empty() {
-            *self.rates.lock() = Arc::new(resp.rate_by_service.clone());
+    /// Keeps `rates` for [`Exporter::sampling_rate`] unless empty (an answer without rates leaves
+    /// the last ones in place).
+    pub(super) fn keep_rates(&self, rates: RatesByService) {
+        if !rates.is_empty() {
+            *self.rates.lock() = Arc::new(rates);
         }
     }
 
@@ -809,7 +811,7 @@ impl Exporter {
                     Ok(resp) => match classify_status(resp.status) {
                         Verdict::Delivered => {
                             let r = AgentResponse::new(resp.status, resp.body.to_vec());
-                            self.keep_rates(&r);
+                            self.keep_rates(r.rate_by_service.clone());
                             return Ok(r);
                         }
                         Verdict::Split => return self.split(p, deadline, &resp).await,
