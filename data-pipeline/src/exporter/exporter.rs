@@ -93,14 +93,8 @@ pub struct Exporter {
     headers: HeaderMap,
     /// Set once v0.5 turned out unavailable (logged once).
     v05_unavailable: AtomicBool,
-    /// Client-side stats and P0 dropping (`None` when configured off); shared with the
-    /// background worker.
-    stats: Option<Arc<StatsStage>>,
-    /// `rate_by_service` of the last response that carried rates; shared with the background
-    /// worker.
-    rates: Arc<ForkLocalMutex<Arc<RatesByService>>>,
-    /// Normalization and obfuscation (see [`super::pipeline`]); shared with the background worker.
-    pipeline: Arc<Pipeline>,
+    /// The stages and state shared with the background worker's exporter.
+    shared: Shared,
     /// The background worker's side; `None` in the worker's own private exporter.
     pub(super) background: Option<Background>,
 }
@@ -185,18 +179,9 @@ impl Exporter {
 
     pub(crate) fn new(url: AgentUrl, config: ExporterConfig) -> Result<Exporter> {
         let mut ex = Self::with_shared(url, config, None)?;
-        let shared = ex.shared_with_worker();
+        let shared = ex.shared.clone();
         ex.background = Some(Background::new(ex.url.clone(), ex.config.clone(), shared)?);
         Ok(ex)
-    }
-
-    /// What the background worker's exporter shares with this one.
-    fn shared_with_worker(&self) -> Shared {
-        Shared {
-            pipeline: self.pipeline.clone(),
-            stats: self.stats.clone(),
-            rates: self.rates.clone(),
-        }
     }
 
     /// An exporter for synchronous sends only (the background worker's own), sharing `shared`.
@@ -283,9 +268,7 @@ impl Exporter {
             policy,
             headers,
             v05_unavailable: AtomicBool::new(false),
-            stats: shared.stats,
-            rates: shared.rates,
-            pipeline: shared.pipeline,
+            shared,
             background: None,
         })
     }
@@ -460,12 +443,15 @@ impl Exporter {
     /// agent's `reason:` names; zero everywhere while `normalize` is off). Includes the spans the
     /// background worker processed.
     pub fn normalize_counts(&self) -> crate::normalize::NormalizeCounts {
-        self.pipeline.normalize_counts()
+        self.shared.pipeline.normalize_counts()
     }
 
     /// True while client-side stats are computed on sends.
     fn stats_computing(&self) -> bool {
-        self.stats.as_deref().is_some_and(StatsStage::computing)
+        self.shared
+            .stats
+            .as_deref()
+            .is_some_and(StatsStage::computing)
     }
 
     /// The processing path without stats, v0.4 to v0.4: decode one chunk, normalize and
@@ -489,12 +475,12 @@ impl Exporter {
         let mut chunk = Vec::new();
         let mut kept = 0usize;
         while stream.next_into(&mut chunk)? {
-            if self.pipeline.process_chunk(&mut chunk, &mut counts) {
+            if self.shared.pipeline.process_chunk(&mut chunk, &mut counts) {
                 encode_v04::encode_trace(&chunk, &mut out)?;
                 kept += 1;
             }
         }
-        self.pipeline.merge_counts(&counts);
+        self.shared.pipeline.merge_counts(&counts);
         let n = u32::try_from(kept).map_err(|_| {
             Error::new(
                 ErrorKind::InvalidArgument,
@@ -508,7 +494,7 @@ impl Exporter {
     /// True when a stage (normalization, obfuscation, stats, ...) must see the spans, which rules
     /// out the passthrough fast path.
     pub(super) fn has_processing(&self) -> bool {
-        self.pipeline.is_active() || self.stats_computing()
+        self.shared.pipeline.is_active() || self.stats_computing()
     }
 
     /// THE place where spans are transformed between decode and encode (normalize, obfuscate,
@@ -516,14 +502,15 @@ impl Exporter {
     /// true. Returns what P0 dropping removed when stats were computed (for the headers).
     pub(super) fn process(&self, traces: &mut Traces<'_>) -> Option<DroppedP0> {
         // Normalization and obfuscation first (exporter/pipeline.rs), then stats on their result.
-        self.pipeline.process(traces);
-        self.stats.as_deref().and_then(|s| s.process(traces))
+        self.shared.pipeline.process(traces);
+        self.shared.stats.as_deref().and_then(|s| s.process(traces))
     }
 
     /// Auto stats mode: the first send waits (once, bounded by the request timeout and the
     /// send's deadline) for `/info`, so that its spans already get stats when the agent allows.
     pub(super) fn await_info_for_stats(&self, deadline: Instant) {
         if !self
+            .shared
             .stats
             .as_deref()
             .is_some_and(StatsStage::should_await_info)
@@ -543,7 +530,8 @@ impl Exporter {
 
     /// What the exporter does about client-side stats now.
     pub fn stats_state(&self) -> StatsState {
-        self.stats
+        self.shared
+            .stats
             .as_deref()
             .map_or(StatsState::Disabled, StatsStage::state)
     }
@@ -555,13 +543,13 @@ impl Exporter {
 
     /// The stats stage, when stats are configured.
     pub fn stats(&self) -> Option<&StatsStage> {
-        self.stats.as_deref()
+        self.shared.stats.as_deref()
     }
 
     /// Sends the complete stats buckets now (all of them when `force`), within `timeout`;
     /// returns the number of buckets sent (0 when stats are off).
     pub fn flush_stats(&self, force: bool, timeout: Duration) -> Result<usize> {
-        match &self.stats {
+        match &self.shared.stats {
             Some(s) => s.flush(force, timeout),
             None => Ok(0),
         }
@@ -580,7 +568,7 @@ impl Exporter {
             Some(b) => b.shutdown(timeout),
             None => Ok(()),
         };
-        let stats = match &self.stats {
+        let stats = match &self.shared.stats {
             Some(s) => s.shutdown(deadline.saturating_duration_since(Instant::now())),
             None => Ok(()),
         };
@@ -596,14 +584,14 @@ impl Exporter {
 
     /// The `rate_by_service` of the last response that carried rates (empty before).
     pub fn sampling_rates(&self) -> Arc<RatesByService> {
-        self.rates.lock().clone()
+        self.shared.rates.lock().clone()
     }
 
     /// Keeps `rates` for [`Exporter::sampling_rate`] unless empty (an answer without rates leaves
     /// the last ones in place).
     pub(super) fn keep_rates(&self, rates: RatesByService) {
         if !rates.is_empty() {
-            *self.rates.lock() = Arc::new(rates);
+            *self.shared.rates.lock() = Arc::new(rates);
         }
     }
 
@@ -757,7 +745,7 @@ impl Exporter {
                 s.observe_state(resp.header(AGENT_STATE_HEADER));
                 s.info = Some(info.clone());
                 drop(s);
-                if let Some(stats) = &self.stats {
+                if let Some(stats) = &self.shared.stats {
                     stats.on_agent_info(&info);
                 }
                 if info.supports_v05() {
