@@ -957,25 +957,19 @@ mod tests {
             span(6, "custom", ""),
             span(7, "http", "GET"),
         ];
-        chunk[0]
-            .meta
-            .push("http.url", Cow::Borrowed("https://u:p@x.com/a/1?q=2"));
-        chunk[0]
-            .meta
-            .push("card", Cow::Borrowed("4111111111111111"));
-        chunk[0].meta.push("component", Cow::Borrowed("flask"));
-        chunk[1].meta.push("sql.query", Cow::Borrowed(""));
-        chunk[1]
-            .meta
-            .push("db.statement", Cow::Borrowed("UPDATE t SET a = 1"));
-        chunk[3]
-            .meta
-            .push("redis.raw_command", Cow::Borrowed("SET k secret"));
-        chunk[4]
-            .meta
-            .push("memcached.command", Cow::Borrowed("set k 0 0 5\r\nvalue"));
+        for (i, key, value) in [
+            (0, "http.url", "https://u:p@x.com/a/1?q=2"),
+            (0, "card", "4111111111111111"),
+            (0, "component", "flask"),
+            (1, "sql.query", ""),
+            (1, "db.statement", "UPDATE t SET a = 1"),
+            (3, "redis.raw_command", "SET k secret"),
+            (4, "memcached.command", "set k 0 0 5\r\nvalue"),
+            (6, "http.status_code", "abc"),
+        ] {
+            chunk[i].meta.push(key, Cow::Borrowed(value));
+        }
         chunk[5].service = Cow::Borrowed("Bad Service!");
-        chunk[6].meta.push("http.status_code", Cow::Borrowed("abc"));
         traces.push(chunk);
         traces.push(vec![span(8, "web", "GET /untouched")]);
         traces.push(Vec::new());
@@ -995,41 +989,31 @@ mod tests {
     fn chunk_by_chunk_equals_whole_payload_processing() {
         use crate::exporter::CreditCardMode;
         let traces = processing_payload();
-        type MakeBuilder = fn() -> super::super::ExporterBuilder;
-        let builders: Vec<(&str, MakeBuilder)> = vec![
-            ("both", || {
-                let mut b = super::super::ExporterBuilder::new();
-                b.normalize(true).obfuscate(true);
-                b
-            }),
-            ("normalize", || {
-                let mut b = super::super::ExporterBuilder::new();
-                b.normalize(true).obfuscate(false);
-                b
-            }),
-            ("obfuscate", || {
-                let mut b = super::super::ExporterBuilder::new();
-                b.normalize(false).obfuscate(true);
-                b
-            }),
-            ("settings", || {
-                let mut b = super::super::ExporterBuilder::new();
-                b.normalize(true)
-                    .obfuscate(true)
-                    .language("go")
-                    .normalization_component_to_name(true)
-                    .obfuscation_credit_cards(CreditCardMode::Luhn)
-                    .obfuscation_http_remove_query_string(true)
-                    .obfuscation_http_remove_paths_with_digits(true)
-                    .obfuscation_sql_table_names(true)
-                    .replace_tags(r#"[{"name":"*","pattern":"secret","repl":"?"}]"#);
-                b
-            }),
-        ];
+        let mut builders = Vec::new();
+        for (what, normalize, obfuscate) in [
+            ("both", true, true),
+            ("normalize", true, false),
+            ("obfuscate", false, true),
+        ] {
+            let mut b = super::super::ExporterBuilder::new();
+            b.normalize(normalize).obfuscate(obfuscate);
+            builders.push((what, b));
+        }
+        let mut b = super::super::ExporterBuilder::new();
+        b.normalize(true)
+            .obfuscate(true)
+            .language("go")
+            .normalization_component_to_name(true)
+            .obfuscation_credit_cards(CreditCardMode::Luhn)
+            .obfuscation_http_remove_query_string(true)
+            .obfuscation_http_remove_paths_with_digits(true)
+            .obfuscation_sql_table_names(true)
+            .replace_tags(r#"[{"name":"*","pattern":"secret","repl":"?"}]"#);
+        builders.push(("settings", b));
         let payload = codec::encode_to_vec(Format::V04, &traces).unwrap();
         for (what, builder) in &builders {
-            let streamed = builder().build().unwrap();
-            let whole = builder().build().unwrap();
+            let streamed = builder.clone().build().unwrap();
+            let whole = builder.clone().build().unwrap();
             let (body, n) = streamed.process_v04(&payload).unwrap();
             let mut want = codec::decode(Format::V04, &payload).unwrap();
             assert_eq!(whole.process(&mut want), None);
