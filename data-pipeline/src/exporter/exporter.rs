@@ -761,7 +761,7 @@ impl Exporter {
         }
     }
 
-    pub(super) fn request_headers(&self, traces: usize, stats: Option<DroppedP0>) -> HeaderMap {
+    fn request_headers(&self, traces: usize, stats: Option<DroppedP0>) -> HeaderMap {
         let mut h = self.headers.clone();
         h.insert(
             HeaderName::from_static(TRACE_COUNT_HEADER),

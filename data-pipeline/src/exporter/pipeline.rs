@@ -142,7 +142,11 @@ impl Pipeline {
 
     /// Normalizes and obfuscates one chunk in place; false when the normalizer rejects it (the
     /// reason counted in `counts`, to be handed to [`Pipeline::merge_counts`]).
-    pub fn process_chunk(&self, chunk: &mut Trace<'_>, counts: &mut NormalizeCounts) -> bool {
+    pub(crate) fn process_chunk(
+        &self,
+        chunk: &mut Trace<'_>,
+        counts: &mut NormalizeCounts,
+    ) -> bool {
         if let Some(n) = &self.normalizer {
             if let Err(e) = n.normalize_chunk(chunk, counts) {
                 log::debug!("{e}");
@@ -156,7 +160,7 @@ impl Pipeline {
     }
 
     /// Adds what [`Pipeline::process_chunk`] counted to [`Pipeline::normalize_counts`].
-    pub fn merge_counts(&self, counts: &NormalizeCounts) {
+    pub(crate) fn merge_counts(&self, counts: &NormalizeCounts) {
         if counts.total() > 0 {
             self.counts.lock().merge(counts);
         }
