@@ -87,6 +87,17 @@ impl Options {
     }
 }
 
+/// Runs `f` with the exporter's span processing (`None` when no stage is on), as
+/// [`batch::build`] and [`batch::isolate`] take it.
+fn with_processing<R>(ex: &Exporter, f: impl FnOnce(Process<'_>) -> R) -> R {
+    let process_fn = |t: &mut crate::Traces<'_>| ex.process(t);
+    f(if ex.has_processing() {
+        Some(&process_fn)
+    } else {
+        None
+    })
+}
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // Every critical section leaves the state consistent before it can panic.
     m.lock().unwrap_or_else(|p| p.into_inner())
@@ -691,14 +702,9 @@ impl Worker {
             }
             Taken::Items(items) => (items, None),
         };
-        let ex = &self.ex;
-        let process_fn = |t: &mut crate::Traces<'_>| ex.process(t);
-        let process: Process<'_> = if ex.has_processing() {
-            Some(&process_fn)
-        } else {
-            None
-        };
-        let (part, rejected) = batch::build(items, merged, target, process);
+        let (part, rejected) = with_processing(&self.ex, |process| {
+            batch::build(items, merged, target, process)
+        });
         self.reject(rejected);
         if let Some(part) = part {
             self.send(part);
@@ -936,14 +942,8 @@ impl Worker {
                         && !part.processed
                         && part.items.len() > 1
                     {
-                        let ex = &self.ex;
-                        let process_fn = |t: &mut crate::Traces<'_>| ex.process(t);
-                        let process: Process<'_> = if ex.has_processing() {
-                            Some(&process_fn)
-                        } else {
-                            None
-                        };
-                        let (fixed, rejected) = batch::isolate(part, process);
+                        let (fixed, rejected) =
+                            with_processing(&self.ex, |process| batch::isolate(part, process));
                         self.reject(rejected);
                         match fixed {
                             Some(p) => {
