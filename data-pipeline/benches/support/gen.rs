@@ -350,6 +350,28 @@ pub fn arbitrary_span(rng: &mut Rng) -> Span<'static> {
     span
 }
 
+/// [`realistic_traces`]`(seed, n, spans)` followed by `arbitrary` calls of [`arbitrary_traces`]
+/// from `Rng::new(arbitrary_seed)` (chunks that normalization repairs or rejects), with every start
+/// moved to 2001 at the earliest (normalization replaces an earlier start with "now - duration",
+/// which no test can reproduce).
+pub fn realistic_and_arbitrary(
+    seed: u64,
+    n: usize,
+    spans: usize,
+    arbitrary_seed: u64,
+    arbitrary: usize,
+) -> Traces<'static> {
+    let mut traces = realistic_traces(seed, n, spans);
+    let mut rng = Rng::new(arbitrary_seed);
+    for _ in 0..arbitrary {
+        traces.extend(arbitrary_traces(&mut rng));
+    }
+    for span in traces.iter_mut().flatten() {
+        span.start = span.start.max(1_000_000_000_000_000_000);
+    }
+    traces
+}
+
 /// Arbitrary traces: 0-5 traces of 0-6 arbitrary spans.
 pub fn arbitrary_traces(rng: &mut Rng) -> Traces<'static> {
     (0..rng.below(6))

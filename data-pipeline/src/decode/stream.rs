@@ -53,11 +53,7 @@ mod tests {
 
     #[test]
     fn yields_what_decode_yields() {
-        let mut traces = gen::realistic_traces(7, 40, 10);
-        let mut rng = gen::Rng::new(3);
-        for _ in 0..20 {
-            traces.extend(gen::arbitrary_traces(&mut rng));
-        }
+        let traces = gen::realistic_and_arbitrary(7, 40, 10, 3, 20);
         let bytes = crate::encode::encode_to_vec(Format::V04, &traces).unwrap();
         let want = decode(Format::V04, &bytes).unwrap();
         let mut s = V04Stream::new(&bytes).unwrap();

@@ -925,18 +925,9 @@ mod tests {
     /// Payloads for the processing paths: realistic chunks, arbitrary ones (many rejected or
     /// repaired by normalization), and spans each stage changes or leaves alone.
     fn processing_payload() -> crate::Traces<'static> {
-        use crate::decode::gen;
         use crate::span::Span;
         use std::borrow::Cow;
-        let mut traces = gen::realistic_traces(11, 30, 8);
-        let mut rng = gen::Rng::new(5);
-        for _ in 0..30 {
-            traces.extend(gen::arbitrary_traces(&mut rng));
-        }
-        // A start before 2000 becomes "now - duration": not reproducible from run to run.
-        for span in traces.iter_mut().flatten() {
-            span.start = span.start.max(1_000_000_000_000_000_000);
-        }
+        let mut traces = crate::decode::gen::realistic_and_arbitrary(11, 30, 8, 5, 30);
         let span = |id: u64, ty: &'static str, resource: &'static str| Span {
             service: Cow::Borrowed("svc"),
             name: Cow::Borrowed("op"),
