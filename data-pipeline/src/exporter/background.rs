@@ -822,22 +822,17 @@ impl Worker {
 
     /// True when v0.5 is refused for good (the agent does not list it): fall back to v0.4.
     fn v05_refused(&mut self) -> bool {
-        let supports = match self.ex.agent_info() {
-            Some(info) => Some(info.supports_v05()),
-            None => {
-                let deadline = Instant::now() + self.ex.config.request_timeout;
-                let ex = &self.ex;
-                self.sh.gate.leave();
-                let r = ex.block_on(ex.fetch_info(deadline));
-                self.sh.gate.enter();
-                r.ok().and_then(|r| r.ok()).map(|i| i.supports_v05())
-            }
-        };
-        if supports == Some(true) {
-            return false;
-        }
-        self.ex.note_no_v05();
-        true
+        let deadline = Instant::now() + self.ex.config.request_timeout;
+        let ex = &self.ex;
+        // Out of the gate while it may wait for `/info`.
+        self.sh.gate.leave();
+        let refused = ex.block_on(ex.v05_refused(deadline));
+        self.sh.gate.enter();
+        refused.unwrap_or_else(|_| {
+            // No runtime to ask with: as when `/info` cannot be fetched.
+            ex.note_no_v05();
+            true
+        })
     }
 
     /// The agent's sampling rates go where [`Exporter::sampling_rate`] reads them.

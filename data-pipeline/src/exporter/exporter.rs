@@ -616,6 +616,25 @@ impl Exporter {
         }
     }
 
+    /// After the agent answered 404 to v0.5: true (and v0.5 is given up for the next sends)
+    /// unless its `/info`, already known (e.g. fetched alongside the send) or fetched now, says it
+    /// serves v0.5.
+    pub(super) async fn v05_refused(&self, deadline: Instant) -> bool {
+        let supports = match self.agent_info() {
+            Some(info) => Some(info.supports_v05()),
+            None => self
+                .fetch_info(deadline)
+                .await
+                .ok()
+                .map(|i| i.supports_v05()),
+        };
+        if supports == Some(true) {
+            return false;
+        }
+        self.note_no_v05();
+        true
+    }
+
     pub(super) fn note_no_v05(&self) {
         if !self.v05_unavailable.swap(true, Ordering::Relaxed) {
             log::warn!(
@@ -638,20 +657,10 @@ impl Exporter {
             let result = self.deliver_with_info(prepared, deadline).await;
             match result {
                 Err(e) if target == Format::V05 && e.http_status() == Some(404) => {
-                    // Optimistic v0.5 refused: ask the agent (unless its answer is already in,
-                    // e.g. fetched alongside this send) and fall back.
-                    let supports = match self.agent_info() {
-                        Some(info) => Some(info.supports_v05()),
-                        None => self
-                            .fetch_info(deadline)
-                            .await
-                            .ok()
-                            .map(|i| i.supports_v05()),
-                    };
-                    if supports == Some(true) {
+                    // Optimistic v0.5 refused: fall back unless the agent says it serves it.
+                    if !self.v05_refused(deadline).await {
                         return Err(e);
                     }
-                    self.note_no_v05();
                     let prepared = prepare(Format::V04)?;
                     self.deliver(prepared, deadline).await
                 }
