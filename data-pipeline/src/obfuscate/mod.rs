@@ -266,11 +266,17 @@ const SQL_CACHE_ENTRY_OVERHEAD: usize = 96;
 /// decides whether a backslash in a string escapes; it only changes after a failure on a query
 /// that had one), so only queries without a backslash are cached. Bounded: past
 /// [`SQL_CACHE_MAX_BYTES`] the cache is emptied and fills again. Shared by an obfuscator's clones
-/// (a lock around lookups and inserts only, never around obfuscation).
+/// (a lock around lookups and inserts only, never around obfuscation: a read lock for lookups,
+/// so threads looking up do not wait for one another).
+///
+/// Never waits: a lookup that finds the lock taken for writing is a miss and an insert that
+/// finds it taken at all is skipped (`try_read` / `try_write`), so the cache only costs the
+/// obfuscation it would have saved. In a child forked while another thread held the lock, that
+/// lock stays taken forever: the child runs without the cache instead of hanging.
 #[derive(Default)]
 struct SqlCache {
     hasher: foldhash::fast::RandomState,
-    inner: std::sync::Mutex<SqlCacheInner>,
+    inner: std::sync::RwLock<SqlCacheInner>,
 }
 
 #[derive(Default)]
@@ -287,19 +293,23 @@ struct SqlCacheEntry {
 }
 
 impl SqlCache {
+    /// The key hash of (`query`, `dbms`): computed once per query by the caller, for both
+    /// [`SqlCache::get`] and [`SqlCache::put`].
     fn hash(&self, query: &str, dbms: &str) -> u64 {
         use std::hash::BuildHasher;
         self.hasher.hash_one((dbms, query))
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, SqlCacheInner> {
-        // Entries are complete when inserted: a panic elsewhere cannot leave one half-written.
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn get(&self, query: &str, dbms: &str) -> Option<Result<SqlObfuscated>> {
-        let hash = self.hash(query, dbms);
-        let inner = self.lock();
+    /// The cached result of (`query`, `dbms`) whose [`SqlCache::hash`] is `hash`; `None` on a
+    /// miss, and when the lock is taken for writing (see the type's docs).
+    fn get(&self, hash: u64, query: &str, dbms: &str) -> Option<Result<SqlObfuscated>> {
+        use std::sync::TryLockError;
+        let inner = match self.inner.try_read() {
+            Ok(g) => g,
+            // Entries are complete when inserted: a panic elsewhere cannot leave one half-written.
+            Err(TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(TryLockError::WouldBlock) => return None,
+        };
         inner
             .table
             .find(hash, |e| {
@@ -308,7 +318,10 @@ impl SqlCache {
             .map(|e| e.result.clone())
     }
 
-    fn put(&self, query: &str, dbms: &str, result: &Result<SqlObfuscated>) {
+    /// Remembers `result` for (`query`, `dbms`) whose [`SqlCache::hash`] is `hash`; skipped when
+    /// the lock is taken (see the type's docs).
+    fn put(&self, hash: u64, query: &str, dbms: &str, result: &Result<SqlObfuscated>) {
+        use std::sync::TryLockError;
         let size = SQL_CACHE_ENTRY_OVERHEAD
             + query.len()
             + dbms.len()
@@ -318,8 +331,11 @@ impl SqlCache {
         if size > SQL_CACHE_MAX_BYTES / 16 {
             return;
         }
-        let hash = self.hash(query, dbms);
-        let mut inner = self.lock();
+        let mut inner = match self.inner.try_write() {
+            Ok(g) => g,
+            Err(TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(TryLockError::WouldBlock) => return,
+        };
         if inner.bytes + size > SQL_CACHE_MAX_BYTES {
             inner.table = hashbrown::HashTable::new();
             inner.bytes = 0;
@@ -411,8 +427,10 @@ impl Obfuscator {
                 // state changes how a backslash reads, and nothing else (see `SqlCache`).
                 let cacheable =
                     self.cfg.sql_cache && memchr::memchr(b'\\', query.as_bytes()).is_none();
-                if cacheable {
-                    if let Some(hit) = self.sql_cache.get(query, dbms) {
+                // The key is hashed once, for the lookup and the insert.
+                let hash = cacheable.then(|| self.sql_cache.hash(query, dbms));
+                if let Some(hash) = hash {
+                    if let Some(hit) = self.sql_cache.get(hash, query, dbms) {
                         return hit;
                     }
                 }
@@ -423,8 +441,8 @@ impl Obfuscator {
                         query: out.query,
                         tables_csv: out.table_names,
                     });
-                if cacheable {
-                    self.sql_cache.put(query, dbms, &out);
+                if let Some(hash) = hash {
+                    self.sql_cache.put(hash, query, dbms, &out);
                 }
                 out
             }
@@ -706,6 +724,13 @@ fn cc_scalar_matches(s: &AttributeScalar<'_>, luhn: bool) -> bool {
 mod tests {
     use super::*;
 
+    impl SqlCache {
+        /// The cache's contents, for assertions.
+        fn lock(&self) -> std::sync::RwLockReadGuard<'_, SqlCacheInner> {
+            self.inner.read().unwrap()
+        }
+    }
+
     /// With the cache, every result is the one an engine without a cache gives for the same
     /// sequence of queries (the escape state included: a query that fails with backslashes read
     /// as escapes flips it), repeats and database systems included.
@@ -769,6 +794,43 @@ mod tests {
         // A clone shares the cache.
         let c = o.clone();
         assert!(Arc::ptr_eq(&c.sql_cache, &o.sql_cache));
+    }
+
+    /// A cache whose lock is taken (by another thread, or forever in a child forked while a
+    /// thread held it) neither blocks nor changes a result: a held write lock makes every lookup
+    /// a miss and skips the insert, a held read lock still serves hits but skips the insert.
+    #[test]
+    fn sql_cache_never_waits_for_its_lock() {
+        let o = Obfuscator::new(ObfuscationConfig::default()).unwrap();
+        let q = "SELECT * FROM users WHERE id = 42";
+        let want = "SELECT * FROM users WHERE id = ?";
+        {
+            let _held = o.sql_cache.inner.write().unwrap();
+            for _ in 0..2 {
+                assert_eq!(o.obfuscate_sql(q, "").unwrap().query, want);
+            }
+        }
+        assert_eq!(
+            o.sql_cache.lock().table.len(),
+            0,
+            "insert skipped while busy"
+        );
+        assert_eq!(o.obfuscate_sql(q, "").unwrap().query, want);
+        assert_eq!(o.sql_cache.lock().table.len(), 1);
+        {
+            let _held = o.sql_cache.inner.read().unwrap();
+            assert_eq!(o.obfuscate_sql(q, "").unwrap().query, want);
+            let other = "UPDATE t SET a = 1";
+            assert_eq!(
+                o.obfuscate_sql(other, "").unwrap().query,
+                "UPDATE t SET a = ?"
+            );
+        }
+        assert_eq!(
+            o.sql_cache.lock().table.len(),
+            1,
+            "insert skipped under a read lock"
+        );
     }
 
     #[test]
