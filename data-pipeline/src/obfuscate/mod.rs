@@ -181,7 +181,11 @@ pub struct ObfuscationConfig {
     pub max_resource_len: usize,
     /// Keep the built-in SQL engine's results by query (see [`SqlCache`]; the agent's
     /// obfuscation cache). Results are identical with or without it; it trades up to 4 MB of
-    /// memory for not obfuscating a query text seen before. Default on.
+    /// memory (counted with its table's spare slots and allocation overheads) for not
+    /// obfuscating a query text seen before. A workload whose queries are all different (values
+    /// written into the query text instead of bound as parameters) gains nothing from it: every
+    /// lookup misses, and each miss also pays for an insert and the memory; turn it off there.
+    /// Default on.
     pub sql_cache: bool,
 }
 
@@ -253,11 +257,23 @@ impl ObfuscationConfig {
     }
 }
 
-/// Most bytes of queries and results [`SqlCache`] holds before it starts over (the agent's
-/// obfuscation cache defaults to 5 MB).
+/// Most bytes [`SqlCache`] uses (its table with spare slots, its strings with their allocation
+/// overheads) before it starts over (the agent's obfuscation cache defaults to 5 MB).
 const SQL_CACHE_MAX_BYTES: usize = 4 << 20;
-/// What one cache entry costs besides its strings (entry, table slot, allocations).
-const SQL_CACHE_ENTRY_OVERHEAD: usize = 96;
+/// What one cache entry costs besides its heap strings: its table slot and control byte, 16/7
+/// times over (a hashbrown table fills at most 7/8 of its slots and doubles them when it grows,
+/// so just after a growth it is 7/16 full: 16/7 slots per entry).
+const SQL_CACHE_SLOT_COST: usize = ((std::mem::size_of::<SqlCacheEntry>() + 1) * 16).div_ceil(7);
+
+/// What a heap string of `len` bytes costs: nothing when empty (no allocation), else glibc
+/// malloc's chunk (an 8-byte header, rounded up to 16 bytes, 32 at least).
+fn sql_cache_heap_cost(len: usize) -> usize {
+    if len == 0 {
+        0
+    } else {
+        (len + 8).max(32).next_multiple_of(16)
+    }
+}
 
 /// The built-in SQL engine's results by (database system, query), as the agent's obfuscation
 /// cache (`ObfuscateSQLStringWithOptions`): tracers send the same query text over and over.
@@ -322,12 +338,17 @@ impl SqlCache {
     /// the lock is taken (see the type's docs).
     fn put(&self, hash: u64, query: &str, dbms: &str, result: &Result<SqlObfuscated>) {
         use std::sync::TryLockError;
-        let size = SQL_CACHE_ENTRY_OVERHEAD
-            + query.len()
-            + dbms.len()
-            + result
-                .as_ref()
-                .map_or(0, |o| o.query.len() + o.tables_csv.len());
+        // Counted honestly (slots, spare slots, allocation headers) so that the bound holds
+        // for the memory really used.
+        let size = SQL_CACHE_SLOT_COST
+            + sql_cache_heap_cost(query.len())
+            + sql_cache_heap_cost(dbms.len())
+            + match result {
+                Ok(o) => {
+                    sql_cache_heap_cost(o.query.len()) + sql_cache_heap_cost(o.tables_csv.len())
+                }
+                Err(e) => sql_cache_heap_cost(e.message().len()),
+            };
         if size > SQL_CACHE_MAX_BYTES / 16 {
             return;
         }
@@ -831,6 +852,25 @@ mod tests {
             1,
             "insert skipped under a read lock"
         );
+    }
+
+    /// The bytes counted cover what the cache really holds: its table's allocation (spare slots
+    /// included) and its strings' allocations, each at least its length plus a header.
+    #[test]
+    fn sql_cache_counts_its_real_memory() {
+        let o = Obfuscator::new(ObfuscationConfig::default()).unwrap();
+        let mut strings = 0;
+        for i in 0..3000 {
+            let q = format!("SELECT a FROM t WHERE b = {i}");
+            let out = o.obfuscate_sql(&q, "mysql").unwrap();
+            strings += q.len() + 8 + "mysql".len() + 8 + out.query.len() + 8;
+            let inner = o.sql_cache.lock();
+            assert_eq!(inner.table.len(), i + 1);
+            if i >= 64 {
+                let real = inner.table.allocation_size() + strings;
+                assert!(inner.bytes >= real, "{i}: counted {} < {real}", inner.bytes);
+            }
+        }
     }
 
     #[test]
