@@ -652,11 +652,8 @@ impl Obfuscator {
         const KEYS: [&str; 3] = [TAG_SQL_QUERY, TAG_DB_STATEMENT, TAG_DB_QUERY_TEXT];
         let mut at = [None::<usize>; 3];
         for (i, (k, _)) in span.meta.as_slice().iter().enumerate() {
-            match k.as_ref() {
-                TAG_SQL_QUERY => at[0] = Some(i),
-                TAG_DB_STATEMENT => at[1] = Some(i),
-                TAG_DB_QUERY_TEXT => at[2] = Some(i),
-                _ => {}
+            if let Some(j) = KEYS.iter().position(|key| *key == k.as_ref()) {
+                at[j] = Some(i);
             }
         }
         let mut drop_sql_query = false;
