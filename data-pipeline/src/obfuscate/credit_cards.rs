@@ -171,14 +171,21 @@ fn luhn_valid(digits: &[u8]) -> bool {
 }
 
 /// True when `value` could be a credit card number (see the module docs). Never allocates.
+///
+/// The first test (a card number has at least 12 bytes and starts with a digit, a space or a
+/// dash) is inlined into every caller: almost every value fails it, and the call it saves was
+/// most of the check's cost in the loop over a span's tags (callgrind, bench
+/// `send_processed_v04.realistic`: 3.4M -> 0.6M instructions per payload in the out-of-line
+/// check, now `card_number_digits`).
+#[inline(always)]
 pub fn is_card_number(value: &str, luhn: bool) -> bool {
     let b = value.as_bytes();
-    if b.len() < 12 {
-        return false;
-    }
-    if b[0] != b' ' && b[0] != b'-' && !b[0].is_ascii_digit() {
-        return false;
-    }
+    b.len() >= 12 && matches!(b[0], b'0'..=b'9' | b' ' | b'-') && card_number_digits(b, luhn)
+}
+
+/// The rest of [`is_card_number`], out of line, for values that passed its first test.
+#[inline(never)]
+fn card_number_digits(b: &[u8], luhn: bool) -> bool {
     let mut digits = [0u8; 16];
     let mut count = 0usize;
     let mut prefix = 0u32;
@@ -221,6 +228,12 @@ mod tests {
         assert!(!is_card_number("37828224631000521389798", false));
         assert!(!is_card_number("7712378231899", false));
         assert!(!is_card_number("   -  ", false));
+        // the inline first test: at least 12 bytes, starting with a digit, space or dash
+        assert!(!is_card_number("41111111111", false));
+        assert!(is_card_number("411111111111", false));
+        assert!(is_card_number("-411111111111", false));
+        assert!(!is_card_number("x4111111111111111", false));
+        assert!(!is_card_number("", false));
         assert!(!should_check_key("_dd.x", &[]));
         assert!(!should_check_key("env", &[]));
         assert!(!should_check_key("skip_me", &["skip_me".into()]));

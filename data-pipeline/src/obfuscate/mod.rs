@@ -181,7 +181,11 @@ pub struct ObfuscationConfig {
     pub max_resource_len: usize,
     /// Keep the built-in SQL engine's results by query (see [`SqlCache`]; the agent's
     /// obfuscation cache). Results are identical with or without it; it trades up to 4 MB of
-    /// memory for not obfuscating a query text seen before. Default on.
+    /// memory (counted with its table's spare slots and allocation overheads) for not
+    /// obfuscating a query text seen before. A workload whose queries are all different (values
+    /// written into the query text instead of bound as parameters) gains nothing from it: every
+    /// lookup misses, and each miss also pays for an insert and the memory; turn it off there.
+    /// Default on.
     pub sql_cache: bool,
 }
 
@@ -253,11 +257,23 @@ impl ObfuscationConfig {
     }
 }
 
-/// Most bytes of queries and results [`SqlCache`] holds before it starts over (the agent's
-/// obfuscation cache defaults to 5 MB).
+/// Most bytes [`SqlCache`] uses (its table with spare slots, its strings with their allocation
+/// overheads) before it starts over (the agent's obfuscation cache defaults to 5 MB).
 const SQL_CACHE_MAX_BYTES: usize = 4 << 20;
-/// What one cache entry costs besides its strings (entry, table slot, allocations).
-const SQL_CACHE_ENTRY_OVERHEAD: usize = 96;
+/// What one cache entry costs besides its heap strings: its table slot and control byte, 16/7
+/// times over (a hashbrown table fills at most 7/8 of its slots and doubles them when it grows,
+/// so just after a growth it is 7/16 full: 16/7 slots per entry).
+const SQL_CACHE_SLOT_COST: usize = ((std::mem::size_of::<SqlCacheEntry>() + 1) * 16).div_ceil(7);
+
+/// What a heap string of `len` bytes costs: nothing when empty (no allocation), else glibc
+/// malloc's chunk (an 8-byte header, rounded up to 16 bytes, 32 at least).
+fn sql_cache_heap_cost(len: usize) -> usize {
+    if len == 0 {
+        0
+    } else {
+        (len + 8).max(32).next_multiple_of(16)
+    }
+}
 
 /// The built-in SQL engine's results by (database system, query), as the agent's obfuscation
 /// cache (`ObfuscateSQLStringWithOptions`): tracers send the same query text over and over.
@@ -266,11 +282,17 @@ const SQL_CACHE_ENTRY_OVERHEAD: usize = 96;
 /// decides whether a backslash in a string escapes; it only changes after a failure on a query
 /// that had one), so only queries without a backslash are cached. Bounded: past
 /// [`SQL_CACHE_MAX_BYTES`] the cache is emptied and fills again. Shared by an obfuscator's clones
-/// (a lock around lookups and inserts only, never around obfuscation).
+/// (a lock around lookups and inserts only, never around obfuscation: a read lock for lookups,
+/// so threads looking up do not wait for one another).
+///
+/// Never waits: a lookup that finds the lock taken for writing is a miss and an insert that
+/// finds it taken at all is skipped (`try_read` / `try_write`), so the cache only costs the
+/// obfuscation it would have saved. In a child forked while another thread held the lock, that
+/// lock stays taken forever: the child runs without the cache instead of hanging.
 #[derive(Default)]
 struct SqlCache {
     hasher: foldhash::fast::RandomState,
-    inner: std::sync::Mutex<SqlCacheInner>,
+    inner: std::sync::RwLock<SqlCacheInner>,
 }
 
 #[derive(Default)]
@@ -287,19 +309,23 @@ struct SqlCacheEntry {
 }
 
 impl SqlCache {
+    /// The key hash of (`query`, `dbms`): computed once per query by the caller, for both
+    /// [`SqlCache::get`] and [`SqlCache::put`].
     fn hash(&self, query: &str, dbms: &str) -> u64 {
         use std::hash::BuildHasher;
         self.hasher.hash_one((dbms, query))
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, SqlCacheInner> {
-        // Entries are complete when inserted: a panic elsewhere cannot leave one half-written.
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn get(&self, query: &str, dbms: &str) -> Option<Result<SqlObfuscated>> {
-        let hash = self.hash(query, dbms);
-        let inner = self.lock();
+    /// The cached result of (`query`, `dbms`) whose [`SqlCache::hash`] is `hash`; `None` on a
+    /// miss, and when the lock is taken for writing (see the type's docs).
+    fn get(&self, hash: u64, query: &str, dbms: &str) -> Option<Result<SqlObfuscated>> {
+        use std::sync::TryLockError;
+        let inner = match self.inner.try_read() {
+            Ok(g) => g,
+            // Entries are complete when inserted: a panic elsewhere cannot leave one half-written.
+            Err(TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(TryLockError::WouldBlock) => return None,
+        };
         inner
             .table
             .find(hash, |e| {
@@ -308,18 +334,29 @@ impl SqlCache {
             .map(|e| e.result.clone())
     }
 
-    fn put(&self, query: &str, dbms: &str, result: &Result<SqlObfuscated>) {
-        let size = SQL_CACHE_ENTRY_OVERHEAD
-            + query.len()
-            + dbms.len()
-            + result
-                .as_ref()
-                .map_or(0, |o| o.query.len() + o.tables_csv.len());
+    /// Remembers `result` for (`query`, `dbms`) whose [`SqlCache::hash`] is `hash`; skipped when
+    /// the lock is taken (see the type's docs).
+    fn put(&self, hash: u64, query: &str, dbms: &str, result: &Result<SqlObfuscated>) {
+        use std::sync::TryLockError;
+        // Counted honestly (slots, spare slots, allocation headers) so that the bound holds
+        // for the memory really used.
+        let size = SQL_CACHE_SLOT_COST
+            + sql_cache_heap_cost(query.len())
+            + sql_cache_heap_cost(dbms.len())
+            + match result {
+                Ok(o) => {
+                    sql_cache_heap_cost(o.query.len()) + sql_cache_heap_cost(o.tables_csv.len())
+                }
+                Err(e) => sql_cache_heap_cost(e.message().len()),
+            };
         if size > SQL_CACHE_MAX_BYTES / 16 {
             return;
         }
-        let hash = self.hash(query, dbms);
-        let mut inner = self.lock();
+        let mut inner = match self.inner.try_write() {
+            Ok(g) => g,
+            Err(TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(TryLockError::WouldBlock) => return,
+        };
         if inner.bytes + size > SQL_CACHE_MAX_BYTES {
             inner.table = hashbrown::HashTable::new();
             inner.bytes = 0;
@@ -411,8 +448,10 @@ impl Obfuscator {
                 // state changes how a backslash reads, and nothing else (see `SqlCache`).
                 let cacheable =
                     self.cfg.sql_cache && memchr::memchr(b'\\', query.as_bytes()).is_none();
-                if cacheable {
-                    if let Some(hit) = self.sql_cache.get(query, dbms) {
+                // The key is hashed once, for the lookup and the insert.
+                let hash = cacheable.then(|| self.sql_cache.hash(query, dbms));
+                if let Some(hash) = hash {
+                    if let Some(hit) = self.sql_cache.get(hash, query, dbms) {
                         return hit;
                     }
                 }
@@ -423,8 +462,8 @@ impl Obfuscator {
                         query: out.query,
                         tables_csv: out.table_names,
                     });
-                if cacheable {
-                    self.sql_cache.put(query, dbms, &out);
+                if let Some(hash) = hash {
+                    self.sql_cache.put(hash, query, dbms, &out);
                 }
                 out
             }
@@ -499,14 +538,12 @@ impl Obfuscator {
                     }
                 }
             }
-            // The value test first: it rejects almost every value on its length or first byte,
-            // while the key test compares against the agent's allow-list (both are pure, so the
-            // order does not change the result; profiled: the key test was ~9% of a span's
-            // obfuscation).
+            // The value test first: it rejects almost every value on its length or first byte
+            // (inline, see `is_card_number`), while the key test compares against the agent's
+            // allow-list (both are pure, so the order does not change the result; profiled: the
+            // key test was ~9% of a span's obfuscation).
             for (k, v) in span.meta.entries_mut().iter_mut() {
-                if may_be_card_number(v)
-                    && is_card_number(v, cc.luhn)
-                    && credit_cards::should_check_key(k, &cc.keep_values)
+                if is_card_number(v, cc.luhn) && credit_cards::should_check_key(k, &cc.keep_values)
                 {
                     *v = Cow::Borrowed("?");
                 }
@@ -615,11 +652,8 @@ impl Obfuscator {
         const KEYS: [&str; 3] = [TAG_SQL_QUERY, TAG_DB_STATEMENT, TAG_DB_QUERY_TEXT];
         let mut at = [None::<usize>; 3];
         for (i, (k, _)) in span.meta.as_slice().iter().enumerate() {
-            match k.as_ref() {
-                TAG_SQL_QUERY => at[0] = Some(i),
-                TAG_DB_STATEMENT => at[1] = Some(i),
-                TAG_DB_QUERY_TEXT => at[2] = Some(i),
-                _ => {}
+            if let Some(j) = KEYS.iter().position(|key| *key == k.as_ref()) {
+                at[j] = Some(i);
             }
         }
         let mut drop_sql_query = false;
@@ -664,16 +698,6 @@ impl Obfuscator {
     }
 }
 
-/// The first test of [`is_card_number`] (a card number has at least 12 bytes and starts with a
-/// digit, a space or a dash), inlined into the loop over the tags: almost every value fails it,
-/// and the call it saves was most of the credit card check's cost (callgrind, bench
-/// `send_processed_v04.realistic`: 3.4M -> 0.6M instructions per payload in `is_card_number`).
-#[inline(always)]
-fn may_be_card_number(v: &str) -> bool {
-    let b = v.as_bytes();
-    b.len() >= 12 && matches!(b[0], b'0'..=b'9' | b' ' | b'-')
-}
-
 /// Credit-card check of one span event attribute (strings, ints and doubles as the agent
 /// formats them; booleans are skipped). A match becomes the string `?`.
 fn cc_attribute(v: &mut AttributeValue<'_>, luhn: bool) {
@@ -705,6 +729,13 @@ fn cc_scalar_matches(s: &AttributeScalar<'_>, luhn: bool) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    impl SqlCache {
+        /// The cache's contents, for assertions.
+        fn lock(&self) -> std::sync::RwLockReadGuard<'_, SqlCacheInner> {
+            self.inner.read().unwrap()
+        }
+    }
 
     /// With the cache, every result is the one an engine without a cache gives for the same
     /// sequence of queries (the escape state included: a query that fails with backslashes read
@@ -769,6 +800,62 @@ mod tests {
         // A clone shares the cache.
         let c = o.clone();
         assert!(Arc::ptr_eq(&c.sql_cache, &o.sql_cache));
+    }
+
+    /// A cache whose lock is taken (by another thread, or forever in a child forked while a
+    /// thread held it) neither blocks nor changes a result: a held write lock makes every lookup
+    /// a miss and skips the insert, a held read lock still serves hits but skips the insert.
+    #[test]
+    fn sql_cache_never_waits_for_its_lock() {
+        let o = Obfuscator::new(ObfuscationConfig::default()).unwrap();
+        let q = "SELECT * FROM users WHERE id = 42";
+        let want = "SELECT * FROM users WHERE id = ?";
+        {
+            let _held = o.sql_cache.inner.write().unwrap();
+            for _ in 0..2 {
+                assert_eq!(o.obfuscate_sql(q, "").unwrap().query, want);
+            }
+        }
+        assert_eq!(
+            o.sql_cache.lock().table.len(),
+            0,
+            "insert skipped while busy"
+        );
+        assert_eq!(o.obfuscate_sql(q, "").unwrap().query, want);
+        assert_eq!(o.sql_cache.lock().table.len(), 1);
+        {
+            let _held = o.sql_cache.inner.read().unwrap();
+            assert_eq!(o.obfuscate_sql(q, "").unwrap().query, want);
+            let other = "UPDATE t SET a = 1";
+            assert_eq!(
+                o.obfuscate_sql(other, "").unwrap().query,
+                "UPDATE t SET a = ?"
+            );
+        }
+        assert_eq!(
+            o.sql_cache.lock().table.len(),
+            1,
+            "insert skipped under a read lock"
+        );
+    }
+
+    /// The bytes counted cover what the cache really holds: its table's allocation (spare slots
+    /// included) and its strings' allocations, each at least its length plus a header.
+    #[test]
+    fn sql_cache_counts_its_real_memory() {
+        let o = Obfuscator::new(ObfuscationConfig::default()).unwrap();
+        let mut strings = 0;
+        for i in 0..3000 {
+            let q = format!("SELECT a FROM t WHERE b = {i}");
+            let out = o.obfuscate_sql(&q, "mysql").unwrap();
+            strings += q.len() + 8 + "mysql".len() + 8 + out.query.len() + 8;
+            let inner = o.sql_cache.lock();
+            assert_eq!(inner.table.len(), i + 1);
+            if i >= 64 {
+                let real = inner.table.allocation_size() + strings;
+                assert!(inner.bytes >= real, "{i}: counted {} < {real}", inner.bytes);
+            }
+        }
     }
 
     #[test]

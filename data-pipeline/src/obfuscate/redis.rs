@@ -342,7 +342,9 @@ impl<'a> Tokenizer<'a> {
 pub fn obfuscate_redis(cmd: &str) -> Cow<'_, str> {
     let data = cmd.trim();
     let mut t = Tokenizer::new(data);
-    let mut out = LazyOut::new(cmd);
+    // Compared with the trimmed input, the tokens' source: the output never starts with the
+    // whitespace trimmed off, so leading whitespace no longer forces a copy.
+    let mut out = LazyOut::new(data);
     let mut command: &str = "";
     // Commands rarely have more than a few arguments: no allocation for those.
     let mut args: SmallVec<[&str; 8]> = SmallVec::new();
@@ -621,6 +623,26 @@ mod tests {
         // unchanged, or a prefix of the input: borrowed
         assert!(matches!(obfuscate_redis("GET k "), Cow::Borrowed("GET k")));
         assert!(matches!(obfuscate_redis("SET k v"), Cow::Owned(_)));
+        // leading whitespace is trimmed off without a copy
+        assert!(matches!(
+            obfuscate_redis("  GET key"),
+            Cow::Borrowed("GET key")
+        ));
+        assert!(matches!(
+            obfuscate_redis("\n\t GET k\nGET k2 \n"),
+            Cow::Borrowed("GET k\nGET k2")
+        ));
+        let cases = [
+            ("  SET k v", "SET k ?"),
+            ("\n  SET k v\n  GET k2", "SET k ?\nGET k2"),
+            (" \tHSET h f1 v1", "HSET h f1 ?"),
+            ("   ", ""),
+            ("  GET  k", "GET k"),
+            ("\u{3000}GET k", "GET k"),
+        ];
+        for (q, want) in cases {
+            assert_eq!(obfuscate_redis(q), want, "{q:?}");
+        }
     }
 
     #[test]

@@ -116,40 +116,17 @@ const fn pack(k: &[u8]) -> u64 {
     v
 }
 
-/// The keyword kind of an identifier (case-insensitive, with Go's simple upper-casing).
+/// The keyword kind of an identifier (case-insensitive, with Go's simple upper-casing), for
+/// names [`Tokenizer::scan_identifier`] read with a non-ASCII character. That character may be
+/// the one after the name (`SELECT\u{a0}`...), so an all-ASCII name can come here too: it takes
+/// [`keyword_ascii`].
 #[inline]
 fn keyword(ident: &[u8]) -> Option<Kind> {
-    // every keyword is 2 to 9 letters (a dotless i or long s takes 2 bytes)
-    let n = ident.len();
-    if !(2..=18).contains(&n) {
-        return None;
-    }
-    // The common case, ASCII: only letters can make a keyword; upper-case them into an integer
-    // and match that (profiled: the slice match and the per-character loop it replaces were ~4%
-    // of a query's instructions, most identifiers having `_` or `.` and going the long way).
-    if n <= 9 {
-        let mut v = 0u64;
-        for (i, &b) in ident.iter().enumerate() {
-            if b >= 0x80 {
-                return keyword_unicode(ident);
-            }
-            if !b.is_ascii_alphabetic() {
-                return None;
-            }
-            if i < 8 {
-                v = (v << 8) | u64::from(b & !0x20);
-            }
-        }
-        if n < 8 {
-            v <<= 8 * (8 - n);
-        }
-        return match (n, v) {
-            (9, v) if v == pack(b"SAVEPOIN") && (ident[8] & !0x20) == b'T' => Some(SAVEPOINT),
-            (9, _) => None,
-            _ => keyword_packed(v),
-        };
-    }
     if ident.is_ascii() {
+        return keyword_ascii(ident);
+    }
+    // every keyword is 2 to 9 letters (a dotless i or long s takes 2 bytes)
+    if ident.len() > 18 {
         return None;
     }
     keyword_unicode(ident)
@@ -1243,5 +1220,45 @@ impl<'a> Tokenizer<'a> {
             self.advance_while_ascii(|b| b != b'*');
         }
         (COMMENT, self.bytes())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The kind of the first token of `q`.
+    fn first_kind(q: &str) -> Kind {
+        let mut t = Tokenizer::new(q.as_bytes(), false, LegacyDbms::Other, false);
+        t.scan(&|_, _| None).0
+    }
+
+    #[test]
+    fn keywords_ascii_unicode_and_ascii_followed_by_non_ascii() {
+        assert_eq!(first_kind("select 1"), SELECT);
+        assert_eq!(first_kind("SavePoint x"), SAVEPOINT);
+        // an all-ASCII name ended by a non-ASCII character (no-break space, ideographic space)
+        // is read with a non-ASCII character: it goes through `keyword`
+        assert_eq!(first_kind("select\u{a0}1"), SELECT);
+        assert_eq!(first_kind("savepoint\u{3000}x"), SAVEPOINT);
+        assert_eq!(first_kind("from\u{a0}t"), FROM);
+        assert_eq!(first_kind("selects\u{a0}1"), ID);
+        assert_eq!(first_kind("a_b\u{a0}1"), ID);
+        // Go's upper-casing: dotless i and long s
+        assert_eq!(first_kind("\u{131}nto t"), INTO);
+        assert_eq!(first_kind("\u{17f}elect 1"), SELECT);
+        assert_eq!(first_kind("lim\u{131}t 1"), LIMIT);
+        assert_eq!(first_kind("savepo\u{131}nt x"), SAVEPOINT);
+        assert_eq!(first_kind("s\u{e9}lect 1"), ID);
+        assert_eq!(
+            first_kind("\u{17f}\u{17f}\u{17f}\u{17f}\u{17f}\u{17f}\u{17f}\u{17f}\u{17f}\u{17f}"),
+            ID
+        );
+        for k in [b"null".as_slice(), b"TRUE", b"truncate", b"Join", b"as"] {
+            assert_eq!(keyword(k), keyword_ascii(k), "{k:?}");
+            assert!(keyword(k).is_some(), "{k:?}");
+        }
+        assert_eq!(keyword(b"x_y"), None);
+        assert_eq!(keyword(b"savepoints"), None);
     }
 }
