@@ -930,12 +930,9 @@ impl Worker {
                             }
                         }
                     }
-                    // Isolation re-decodes the payloads; a processed part is not processed twice
-                    // (its payloads were each decoded on the way already).
-                    if resp.status == 400
-                        && !part.isolated
-                        && !part.processed
-                        && part.items.len() > 1
+                    // Isolation decodes each payload to find the malformed ones: only for parts
+                    // sent without decoding (see `Part::decoded`).
+                    if resp.status == 400 && !part.isolated && !part.decoded && part.items.len() > 1
                     {
                         let (fixed, rejected) =
                             with_processing(&self.ex, |process| batch::isolate(part, process));

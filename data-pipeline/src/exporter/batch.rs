@@ -33,9 +33,10 @@ pub(crate) struct Part {
     pub items: Vec<Item>,
     /// Already isolated once: a further 400 drops it.
     pub isolated: bool,
-    /// The spans went through the exporter's processing (client-side stats): never process this
-    /// part again (stats would count twice).
-    pub processed: bool,
+    /// Built by decoding each payload (and processing the spans when a stage is on): isolating
+    /// its payloads after a 400 would find nothing (they all decoded), and processing them again
+    /// would count client-side stats twice.
+    pub decoded: bool,
     /// Set when client-side stats were computed for it: what P0 dropping removed (headers).
     pub p0: Option<DroppedP0>,
 }
@@ -94,7 +95,7 @@ pub(crate) fn build(
             enqueued_bytes,
             items,
             isolated: false,
-            processed: false,
+            decoded: false,
             p0: None,
         }),
         Rejected::default(),
@@ -180,7 +181,7 @@ fn transcode(items: Vec<Item>, target: Format, process: Process<'_>) -> (Option<
             enqueued_bytes,
             items: kept_items,
             isolated: false,
-            processed: process.is_some(),
+            decoded: true,
             p0,
         }),
         rejected,
@@ -227,7 +228,7 @@ pub(crate) fn convert(part: &Part, target: Format) -> Result<Part> {
         enqueued_bytes: part.enqueued_bytes,
         items: part.items.clone(),
         isolated: part.isolated,
-        processed: part.processed,
+        decoded: part.decoded,
         p0: part.p0,
     })
 }
@@ -250,7 +251,7 @@ pub(crate) fn split(part: &Part) -> Result<(Part, Part)> {
         enqueued_bytes,
         items: Vec::new(),
         isolated: true,
-        processed: part.processed,
+        decoded: part.decoded,
         p0,
     };
     // The P0 counts (headers) travel once, with the first half.
@@ -310,6 +311,16 @@ mod tests {
             .iter()
             .map(|t| t[0].trace_id)
             .collect()
+    }
+
+    #[test]
+    fn decoded_parts_are_marked() {
+        // Sent as enqueued: a 400 may still isolate a malformed payload.
+        let (p, _) = build(vec![item(Format::V04, 1, 1)], None, Format::V04, None);
+        assert!(!p.unwrap().decoded);
+        // Transcoded without processing: every payload decoded already.
+        let (p, _) = build(vec![item(Format::V04, 1, 1)], None, Format::V05, None);
+        assert!(p.unwrap().decoded);
     }
 
     #[test]
@@ -461,7 +472,7 @@ mod tests {
         );
         let part = part.unwrap();
         assert!(
-            part.processed && part.p0.is_none(),
+            part.decoded && part.p0.is_none(),
             "processed, no stats computed"
         );
         let back = decode_owned(Format::V04, &part.body).unwrap();
