@@ -273,8 +273,6 @@ pub struct Processor {
     /// This process's state (see the module docs).
     local: ForkLocal<Local>,
     flush_interval: Option<Duration>,
-    /// The first process's state: settings for a child's when no other is at hand.
-    seed: Arc<Inner>,
 }
 
 /// The part of a [`Processor`] that belongs to one process.
@@ -397,11 +395,10 @@ impl Processor {
         };
         Ok(Processor {
             local: ForkLocal::new(Local {
-                inner: inner.clone(),
+                inner,
                 worker: Mutex::new(worker),
             }),
             flush_interval: config.flush_interval,
-            seed: inner,
         })
     }
 
@@ -420,9 +417,12 @@ impl Processor {
     /// Builds a forked child's state from the parent's (`stale`), reading only its settings.
     #[cold]
     fn renew(&self, stale: Option<&Local>) -> Local {
-        // `stale` is the parent's state (a processor always starts with one).
-        let parent = stale.map_or(&*self.seed, |l| &*l.inner);
-        let inner = Arc::new(parent.renew());
+        // `local` is built with `ForkLocal::new` and a cell once filled is never emptied: in a
+        // child there always is the parent's state.
+        let Some(parent) = stale else {
+            unreachable!("a processor's state cell is never empty")
+        };
+        let inner = Arc::new(parent.inner.renew());
         let worker = match self.flush_interval {
             Some(interval) if !inner.closed.load(Ordering::Relaxed) => {
                 match spawn_worker(inner.clone(), interval) {
