@@ -10,7 +10,7 @@
 //! `CLOCK_THREAD_CPUTIME_ID`), which is what the code costs.
 
 use criterion::measurement::{Measurement, ValueFormatter, WallTime};
-use criterion::{Criterion, Throughput};
+use criterion::{BenchmarkGroup, Criterion, Throughput};
 use data_pipeline::datastreams::aggregator::{Aggregator, PreparedPoint};
 use data_pipeline::datastreams::checkpoint::StatsPoint;
 use data_pipeline::datastreams::hash::GroupKey;
@@ -93,31 +93,43 @@ fn clock<M: Measurement + 'static>(c: &mut Criterion<M>) {
     });
 }
 
-fn checkpoint<M: Measurement + 'static>(c: &mut Criterion<M>) {
+/// The edge tags of the checkpoint benchmarks (a Kafka consume).
+const TAGS: [&str; 4] = [
+    "direction:in",
+    "group:billing",
+    "topic:orders",
+    "type:kafka",
+];
+
+/// A processor whose hash cache is warm for [`TAGS`] after the returned upstream context, and
+/// `<group>/cached_hash_explicit_now` run over it; the group is handed back open.
+fn cached_hash_explicit_now<'a, M: Measurement + 'static>(
+    c: &'a mut Criterion<M>,
+    group: &str,
+) -> (BenchmarkGroup<'a, M>, Processor, PathwayContext) {
     let dsm = processor();
     let upstream =
         PathwayContext::from_millis(0x1234_5678_9abc_def0, T0 / 1_000_000, T0 / 1_000_000);
-    let tags = [
-        "direction:in",
-        "group:billing",
-        "topic:orders",
-        "type:kafka",
-    ];
     // Warm the hash cache.
-    dsm.set_checkpoint_at(Some(&upstream), &tags, 512, T0);
-    let mut g = c.benchmark_group("dsm_checkpoint");
+    dsm.set_checkpoint_at(Some(&upstream), &TAGS, 512, T0);
+    let mut g = c.benchmark_group(group);
     g.bench_function("cached_hash_explicit_now", |b| {
         b.iter(|| {
             black_box(dsm.set_checkpoint_at(
                 Some(black_box(&upstream)),
-                black_box(&tags),
+                black_box(&TAGS),
                 512,
                 T0 + 1_000_000,
             ))
         })
     });
+    (g, dsm, upstream)
+}
+
+fn checkpoint<M: Measurement + 'static>(c: &mut Criterion<M>) {
+    let (mut g, dsm, upstream) = cached_hash_explicit_now(c, "dsm_checkpoint");
     g.bench_function("cached_hash_clock", |b| {
-        b.iter(|| black_box(dsm.set_checkpoint(Some(black_box(&upstream)), black_box(&tags), 512)))
+        b.iter(|| black_box(dsm.set_checkpoint(Some(black_box(&upstream)), black_box(&TAGS), 512)))
     });
     let mut headers = vec![("key".to_owned(), b"value".to_vec())];
     carrier::inject_kafka(&upstream, &mut headers);
@@ -140,29 +152,8 @@ fn checkpoint_fork_notifier<M: Measurement + 'static>(c: &mut Criterion<M>) {
     if unsafe { libc::pthread_atfork(None, None, Some(note_fork)) } == 0 {
         data_pipeline::exporter::fork::set_fork_notifier_installed();
     }
-    let dsm = processor();
-    let upstream =
-        PathwayContext::from_millis(0x1234_5678_9abc_def0, T0 / 1_000_000, T0 / 1_000_000);
-    let tags = [
-        "direction:in",
-        "group:billing",
-        "topic:orders",
-        "type:kafka",
-    ];
-    dsm.set_checkpoint_at(Some(&upstream), &tags, 512, T0);
-    c.bench_function(
-        "dsm_checkpoint_fork_notifier/cached_hash_explicit_now",
-        |b| {
-            b.iter(|| {
-                black_box(dsm.set_checkpoint_at(
-                    Some(black_box(&upstream)),
-                    black_box(&tags),
-                    512,
-                    T0 + 1_000_000,
-                ))
-            })
-        },
-    );
+    let (g, dsm, _) = cached_hash_explicit_now(c, "dsm_checkpoint_fork_notifier");
+    g.finish();
     let _ = dsm.shutdown(std::time::Duration::from_millis(100));
 }
 

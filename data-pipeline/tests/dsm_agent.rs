@@ -7,19 +7,17 @@ use data_pipeline::datastreams::{Config, KafkaOffset, OffsetKind, Processor};
 use data_pipeline::sketch::DDSketch;
 use data_pipeline::ErrorKind;
 use rmpv::Value;
-use std::io::Read;
-use support::{Fault, FaultServer, Request, TestAgent};
+use support::{
+    decode_pipeline_stats, field, Fault, FaultServer, Request, TestAgent, DSM_EXTRA_INFO,
+};
 
 mod support;
 
 const S: i64 = 1_000_000_000;
 const MS: i64 = 1_000_000;
 
-/// `/info` must list the pipeline stats endpoint: the test agent serves it without listing it.
-const EXTRA_INFO: &str = r#"{"endpoints": ["/v0.4/traces", "/v0.5/traces", "/v0.6/stats", "/v0.7/config", "/info", "/v0.1/pipeline_stats"]}"#;
-
 fn start_agent(args: &[&str]) -> TestAgent {
-    TestAgent::start_with(&[("DD_AGENT_EXTRA_INFO", EXTRA_INFO)], args)
+    TestAgent::start_with(&[("DD_AGENT_EXTRA_INFO", DSM_EXTRA_INFO)], args)
 }
 
 fn config(service: &str, agent_url: String, token: &str) -> Config {
@@ -44,15 +42,6 @@ fn past_bucket() -> i64 {
     now - now.rem_euclid(10 * S) - 60 * S
 }
 
-fn field<'a>(v: &'a Value, k: &str) -> &'a Value {
-    v.as_map()
-        .unwrap_or_else(|| panic!("not a map: {v}"))
-        .iter()
-        .find(|(kk, _)| kk.as_str() == Some(k))
-        .map(|(_, vv)| vv)
-        .unwrap_or_else(|| panic!("no field {k} in {v}"))
-}
-
 fn sketch(v: &Value, k: &str) -> DDSketch {
     match field(v, k) {
         Value::Binary(b) => DDSketch::decode(b).unwrap_or_else(|e| panic!("{k}: {e}")),
@@ -75,15 +64,7 @@ fn pipeline_payloads(agent: &TestAgent, token: &str) -> Vec<(Request, Value)> {
         .into_iter()
         .filter(|r| r.path().starts_with("/v0.1/pipeline_stats"))
         .map(|r| {
-            let mut raw = r.body.clone();
-            if raw.starts_with(&[0x1f, 0x8b]) {
-                let mut out = Vec::new();
-                flate2::read::GzDecoder::new(raw.as_slice())
-                    .read_to_end(&mut out)
-                    .expect("gzip body");
-                raw = out;
-            }
-            let v = rmpv::decode::read_value(&mut raw.as_slice()).expect("msgpack body");
+            let v = decode_pipeline_stats(&r.body);
             (r, v)
         })
         .collect()

@@ -26,18 +26,14 @@ use data_pipeline::stats::StatsMode;
 use data_pipeline::{Span, Trace};
 use rmpv::Value;
 use std::collections::HashMap;
-use std::io::Read;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use support::TestAgent;
+use support::{decode_pipeline_stats, find_field, TestAgent, DSM_EXTRA_INFO};
 
 /// Stats spans and DSM checkpoints each child adds.
 const CHILD_N: u64 = 7;
 const FORKS: u64 = 6;
-
-/// `/info` must list the pipeline stats endpoint: the test agent serves it without listing it.
-const EXTRA_INFO: &str = r#"{"endpoints": ["/v0.4/traces", "/v0.5/traces", "/v0.6/stats", "/v0.7/config", "/info", "/v0.1/pipeline_stats"]}"#;
 
 fn now_ns() -> i64 {
     SystemTime::now()
@@ -150,15 +146,8 @@ fn child_work(ex: &Exporter, dsm: &Processor, name: &str, id_base: u64) -> i32 {
     r.unwrap_or(99)
 }
 
-fn field<'v>(m: &'v Value, k: &str) -> Option<&'v Value> {
-    m.as_map()?
-        .iter()
-        .find(|(key, _)| key.as_str() == Some(k))
-        .map(|(_, v)| v)
-}
-
 fn array<'v>(m: &'v Value, k: &str) -> &'v [Value] {
-    field(m, k)
+    find_field(m, k)
         .and_then(Value::as_array)
         .map_or(&[], Vec::as_slice)
 }
@@ -170,8 +159,10 @@ fn stats_hits(reqs: &[support::Request]) -> HashMap<String, u64> {
         let p = rmpv::decode::read_value(&mut &r.body[..]).expect("stats body is msgpack");
         for b in array(&p, "Stats") {
             for g in array(b, "Stats") {
-                let res = field(g, "Resource").and_then(Value::as_str).unwrap_or("");
-                let n = field(g, "Hits").and_then(Value::as_u64).unwrap_or(0);
+                let res = find_field(g, "Resource")
+                    .and_then(Value::as_str)
+                    .unwrap_or("");
+                let n = find_field(g, "Hits").and_then(Value::as_u64).unwrap_or(0);
                 *hits.entry(res.to_owned()).or_default() += n;
             }
         }
@@ -187,15 +178,7 @@ fn dsm_points(reqs: &[support::Request]) -> HashMap<String, u64> {
         .iter()
         .filter(|r| r.path().starts_with("/v0.1/pipeline_stats"))
     {
-        let mut raw = r.body.clone();
-        if raw.starts_with(&[0x1f, 0x8b]) {
-            let mut out = Vec::new();
-            flate2::read::GzDecoder::new(raw.as_slice())
-                .read_to_end(&mut out)
-                .expect("gzip body");
-            raw = out;
-        }
-        let p = rmpv::decode::read_value(&mut raw.as_slice()).expect("msgpack body");
+        let p = decode_pipeline_stats(&r.body);
         for b in array(&p, "Stats") {
             for g in array(b, "Stats") {
                 let topic = array(g, "EdgeTags")
@@ -204,7 +187,7 @@ fn dsm_points(reqs: &[support::Request]) -> HashMap<String, u64> {
                     .find_map(|t| t.strip_prefix("topic:"))
                     .unwrap_or("")
                     .to_owned();
-                let sketch = field(g, "PathwayLatency")
+                let sketch = find_field(g, "PathwayLatency")
                     .and_then(Value::as_slice)
                     .map(|b| DDSketch::decode(b).expect("sketch decodes"))
                     .expect("PathwayLatency");
@@ -294,7 +277,7 @@ extern "C" fn note_fork() {
 #[test]
 fn forked_children_send_their_own_stats_and_checkpoints_and_the_parent_its_own() {
     let _w = watchdog("stats/DSM fork test", Duration::from_secs(240));
-    let agent = TestAgent::start_with(&[("DD_AGENT_EXTRA_INFO", EXTRA_INFO)], &[]);
+    let agent = TestAgent::start_with(&[("DD_AGENT_EXTRA_INFO", DSM_EXTRA_INFO)], &[]);
     // Round 0: forks detected with getpid.
     assert!(!fork::fork_notifier_installed());
     round(&agent, 0);

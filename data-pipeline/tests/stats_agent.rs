@@ -16,7 +16,7 @@ use data_pipeline::{Span, Trace};
 use rmpv::Value;
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use support::{Request, TestAgent};
+use support::{field, Request, TestAgent};
 
 /// The expected key of a span, as the agent would aggregate it.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -296,13 +296,6 @@ fn builder(url: &str, token: &str) -> ExporterBuilder {
         .stats_peer_tags(["peer.hostname"])
         .send_timeout(Duration::from_secs(10));
     b
-}
-
-fn field<'v>(m: &'v Value, k: &str) -> &'v Value {
-    m.as_map()
-        .and_then(|m| m.iter().find(|(key, _)| key.as_str() == Some(k)))
-        .map(|(_, v)| v)
-        .unwrap_or_else(|| panic!("no field {k} in {m}"))
 }
 
 fn s(v: &Value, k: &str) -> String {

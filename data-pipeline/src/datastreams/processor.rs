@@ -273,8 +273,6 @@ pub struct Processor {
     /// This process's state (see the module docs).
     local: ForkLocal<Local>,
     flush_interval: Option<Duration>,
-    /// The first process's state: settings for a child's when no other is at hand.
-    seed: Arc<Inner>,
 }
 
 /// The part of a [`Processor`] that belongs to one process.
@@ -397,11 +395,10 @@ impl Processor {
         };
         Ok(Processor {
             local: ForkLocal::new(Local {
-                inner: inner.clone(),
+                inner,
                 worker: Mutex::new(worker),
             }),
             flush_interval: config.flush_interval,
-            seed: inner,
         })
     }
 
@@ -420,9 +417,12 @@ impl Processor {
     /// Builds a forked child's state from the parent's (`stale`), reading only its settings.
     #[cold]
     fn renew(&self, stale: Option<&Local>) -> Local {
-        // `stale` is the parent's state (a processor always starts with one).
-        let parent = stale.map_or(&*self.seed, |l| &*l.inner);
-        let inner = Arc::new(parent.renew());
+        // `local` is built with `ForkLocal::new` and a cell once filled is never emptied: in a
+        // child there always is the parent's state.
+        let Some(parent) = stale else {
+            unreachable!("a processor's state cell is never empty")
+        };
+        let inner = Arc::new(parent.inner.renew());
         let worker = match self.flush_interval {
             Some(interval) if !inner.closed.load(Ordering::Relaxed) => {
                 match spawn_worker(inner.clone(), interval) {
@@ -505,36 +505,6 @@ impl Processor {
             })
     }
 
-    fn compute(
-        &self,
-        ctx: Option<&PathwayContext>,
-        edge_tags: &[&str],
-        payload_size: i64,
-        now: Option<i64>,
-        service: Option<&str>,
-    ) -> (PathwayContext, StatsPoint) {
-        let inner = self.inner();
-        checkpoint::checkpoint(
-            &inner.cache,
-            service.unwrap_or(&inner.service),
-            &inner.env,
-            ctx,
-            edge_tags,
-            now.unwrap_or_else(now_ns),
-            payload_size,
-        )
-    }
-
-    fn record(&self, point: StatsPoint) {
-        let inner = self.inner();
-        if inner.closed.load(Ordering::Relaxed) {
-            bump(&inner.counters.closed_points);
-            return;
-        }
-        let prepared = PreparedPoint::new(point);
-        lock(&inner.agg).add(prepared);
-    }
-
     /// Kafka produce: checkpoint `direction:out, topic:<topic>, type:kafka[,
     /// kafka_cluster_id:<id>]` and inject the new context into `headers` (replacing a previous
     /// one). The parent is `parent` when given (e.g. the context of the consume this produce
@@ -608,11 +578,13 @@ impl Processor {
             cluster_tag = format!("kafka_cluster_id:{cluster_id}");
             tags.push(&cluster_tag);
         }
-        let (next, mut point) = self.compute(parent, &tags, payload_size, now_ns, None);
+        // One fork check for both steps.
+        let inner = self.inner();
+        let (next, mut point) = inner.compute(parent, &tags, payload_size, now_ns, None);
         let header =
             (carrier::PROPAGATION_KEY_BASE64.len() + next.encode_base64_buf().len()) as i64;
         point.payload_size = payload_size.saturating_add(header).max(0);
-        self.record(point);
+        inner.record(point);
         next
     }
 
@@ -861,6 +833,36 @@ fn spawn_worker(inner: Arc<Inner>, interval: Duration) -> Result<Worker> {
 }
 
 impl Inner {
+    /// The checkpoint (next context and its point) of a message, not recorded yet.
+    fn compute(
+        &self,
+        ctx: Option<&PathwayContext>,
+        edge_tags: &[&str],
+        payload_size: i64,
+        now: Option<i64>,
+        service: Option<&str>,
+    ) -> (PathwayContext, StatsPoint) {
+        checkpoint::checkpoint(
+            &self.cache,
+            service.unwrap_or(&self.service),
+            &self.env,
+            ctx,
+            edge_tags,
+            now.unwrap_or_else(now_ns),
+            payload_size,
+        )
+    }
+
+    /// Adds `point` to the aggregator (once closed: only counts it in `closed_points`).
+    fn record(&self, point: StatsPoint) {
+        if self.closed.load(Ordering::Relaxed) {
+            bump(&self.counters.closed_points);
+            return;
+        }
+        let prepared = PreparedPoint::new(point);
+        lock(&self.agg).add(prepared);
+    }
+
     /// The state of a forked child: this one's settings, an empty cache and aggregator, zeroed
     /// counters, a new sender. Reads only what no lock guards.
     fn renew(&self) -> Inner {

@@ -85,6 +85,27 @@ impl Concentrator {
         self
     }
 
+    /// A concentrator with this one's settings (bucket size, key cap, span kinds, peer tags,
+    /// normalizer: language and obfuscator) and no buckets, created at `now_ns`: what a forked
+    /// child starts from.
+    pub fn empty_like(&self, now_ns: i64) -> Concentrator {
+        Concentrator {
+            bucket_ns: self.bucket_ns,
+            oldest_ts: align(now_ns, self.bucket_ns),
+            buckets: Vec::new(),
+            last_bucket: 0,
+            max_keys: self.max_keys,
+            kinds: self.kinds.clone(),
+            peer_keys: self.peer_keys.clone(),
+            extra_peer_keys: self.extra_peer_keys.clone(),
+            normalizer: self.normalizer.clone(),
+            hasher: self.hasher.clone(),
+            mapping: self.mapping,
+            flat: Vec::with_capacity(256),
+            spans_counted: 0,
+        }
+    }
+
     /// Applies what the agent's `/info` says (peer tags, span kinds) to spans added from now on.
     pub fn set_agent_info(
         &mut self,
@@ -361,6 +382,45 @@ mod tests {
         assert_eq!(c.peer_tag_keys(), ["custom.peer"]);
         assert_eq!(c.span_kinds(), ["server"]);
         assert_eq!(c.bucket_size_ns(), 2 * S);
+    }
+
+    #[test]
+    fn empty_like_keeps_the_settings_and_drops_the_buckets() {
+        let cfg = StatsConfig {
+            peer_tags_extra: vec!["custom.peer".into()],
+            bucket_size: Duration::from_secs(2),
+            max_keys_per_bucket: 1,
+            ..Default::default()
+        };
+        let t0 = 1_000 * S;
+        let mut c = Concentrator::new(&cfg, t0, &["db.name".into()], &[], "python");
+        c.set_agent_info(&cfg, &["db.name".into()], &["server".into()]);
+        let mut chunk = vec![span(1, 0, t0, 10)];
+        compute_top_level(&mut chunk);
+        c.add_chunk(&chunk);
+        let mut e = c.empty_like(t0 + 11 * S);
+        assert!(e.buckets().is_empty() && e.spans_counted() == 0);
+        assert_eq!(c.buckets().len(), 1, "the original keeps its buckets");
+        assert_eq!(e.bucket_size_ns(), 2 * S);
+        assert_eq!(e.peer_tag_keys(), ["custom.peer", "db.name"]);
+        assert_eq!(e.span_kinds(), ["server"]);
+        assert_eq!(e.oldest_ts, t0 + 10 * S);
+        // The key cap (1) and the language (fallback service name) come along.
+        let mut chunk = vec![span(1, 0, t0 + 11 * S, 10), span(2, 0, t0 + 11 * S, 10)];
+        chunk[0].service = "".into();
+        chunk[1].resource = "other".into();
+        compute_top_level(&mut chunk);
+        assert_eq!(e.add_chunk(&chunk), 2);
+        assert_eq!(
+            e.buckets()[0].collapsed_spans(),
+            1,
+            "the second key is over the cap"
+        );
+        let out = e.flush(t0 + 100 * S, true);
+        assert!(out[0]
+            .stats
+            .iter()
+            .any(|g| g.service == "unnamed-python-service"));
     }
 
     #[test]

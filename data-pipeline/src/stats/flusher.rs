@@ -23,7 +23,7 @@
 
 use super::concentrator::Concentrator;
 use super::payload::{ClientStatsBucket, ClientStatsPayload};
-use super::{StatsConfig, STATS_PATH};
+use super::STATS_PATH;
 use crate::exporter::fork::ForkLocal;
 use crate::transport::retry::{classify_status, Verdict};
 use crate::transport::{AgentUrl, Transport};
@@ -214,35 +214,13 @@ pub struct StatsWorker {
     /// `shutdown` was called: a forked child starts shut down too.
     shut: AtomicBool,
     /// What a child builds its concentrator from when the parent's cannot be read (its lock was
-    /// held at the fork): the settings and agent information known at start.
-    fallback: Fallback,
+    /// held at the fork): an empty concentrator with the settings (obfuscator, language, key
+    /// cap) and agent information known at start. Never locked, never counts spans.
+    template: Concentrator,
     /// The sender's settings, for a child's new sender (never sends itself).
     sender: StatsSender,
     /// This process's concentrator, sender and thread.
     local: ForkLocal<Local>,
-}
-
-#[derive(Debug)]
-struct Fallback {
-    bucket_size: Duration,
-    peer_tags: Vec<String>,
-    span_kinds: Vec<String>,
-}
-
-impl Fallback {
-    fn concentrator(&self) -> Concentrator {
-        let config = StatsConfig {
-            bucket_size: self.bucket_size,
-            ..Default::default()
-        };
-        Concentrator::new(
-            &config,
-            super::now_ns(),
-            &self.peer_tags,
-            &self.span_kinds,
-            "",
-        )
-    }
 }
 
 /// The part of a [`StatsWorker`] that belongs to one process.
@@ -300,7 +278,7 @@ impl std::fmt::Debug for StatsWorker {
         f.debug_struct("StatsWorker")
             .field("period", &self.period)
             .field("shut", &self.shut)
-            .field("fallback", &self.fallback)
+            .field("template", &self.template)
             .finish()
     }
 }
@@ -313,14 +291,8 @@ impl StatsWorker {
         period: Duration,
     ) -> Result<StatsWorker> {
         let period = period.max(Duration::from_millis(1));
-        let fallback = Fallback {
-            bucket_size: Duration::from_nanos(
-                u64::try_from(concentrator.bucket_size_ns()).unwrap_or(0),
-            ),
-            peer_tags: concentrator.peer_tag_keys().to_vec(),
-            span_kinds: concentrator.span_kinds().to_vec(),
-        };
-        let template = sender.renew();
+        let template = concentrator.empty_like(super::now_ns());
+        let sender_template = sender.renew();
         let local = Local::start(Arc::new(Shared {
             concentrator: Mutex::new(concentrator),
             sender,
@@ -332,8 +304,8 @@ impl StatsWorker {
         Ok(StatsWorker {
             period,
             shut: AtomicBool::new(false),
-            fallback,
-            sender: template,
+            template,
+            sender: sender_template,
             local: ForkLocal::new(local),
         })
     }
@@ -343,30 +315,23 @@ impl StatsWorker {
         self.local.get_or_make(|stale| self.renew(stale))
     }
 
-    /// Builds a child's part. The parent's (`stale`) is touched only through `try_lock`: its
-    /// concentrator is taken over (settings and agent information) and emptied.
+    /// Builds a child's part. The parent's (`stale`) is touched only through `try_lock`, and only
+    /// read: the child's concentrator is an empty one with its settings and agent information
+    /// (the parent's buckets are the parent's to send), or with those known at start when the
+    /// lock was held at the fork.
     #[cold]
     fn renew(&self, stale: Option<&Local>) -> Local {
-        let taken = stale.and_then(|p| match p.shared.concentrator.try_lock() {
-            Ok(mut c) => Some(std::mem::replace(&mut *c, self.fallback.concentrator())),
-            Err(std::sync::TryLockError::Poisoned(c)) => Some(std::mem::replace(
-                &mut *c.into_inner(),
-                self.fallback.concentrator(),
-            )),
-            Err(std::sync::TryLockError::WouldBlock) => None,
-        });
-        let concentrator = match taken {
-            Some(mut c) => {
-                // Without the parent's buckets: those are the parent's to send.
-                drop(c.flush(super::now_ns(), true));
-                c
-            }
-            None => {
+        let now = super::now_ns();
+        let concentrator = match stale.map(|p| p.shared.concentrator.try_lock()) {
+            Some(Ok(c)) => c.empty_like(now),
+            Some(Err(std::sync::TryLockError::Poisoned(c))) => c.into_inner().empty_like(now),
+            Some(Err(std::sync::TryLockError::WouldBlock)) => {
                 log::warn!(
                     "stats: the concentrator was in use at the fork; the child starts with the settings known at start"
                 );
-                self.fallback.concentrator()
+                self.template.empty_like(now)
             }
+            None => self.template.empty_like(now),
         };
         let shared = Arc::new(Shared {
             concentrator: Mutex::new(concentrator),
@@ -506,6 +471,101 @@ mod tests {
         assert!(w.is_stopped());
         assert!(lock(&w.local().thread).is_none(), "thread joined");
         assert_eq!(w.sent_payloads(), 0);
+    }
+
+    /// A worker whose concentrator has a language, a replace rule and a peer tag.
+    fn configured_worker() -> StatsWorker {
+        let url = AgentUrl::parse("http://127.0.0.1:1").unwrap();
+        let sender = StatsSender::new(
+            &url,
+            Duration::from_millis(50),
+            Duration::from_millis(50),
+            HeaderMap::new(),
+            PayloadMeta::default(),
+        )
+        .unwrap();
+        let obf = crate::obfuscate::ObfuscationConfig {
+            replace_tags: crate::obfuscate::replace::rules_from_triples([(
+                "resource.name",
+                "[^/]+@[^/]+",
+                "?",
+            )])
+            .unwrap(),
+            ..Default::default()
+        };
+        let conc = Concentrator::new(&StatsConfig::default(), 0, &["db.name".into()], &[], "php")
+            .with_obfuscator(crate::obfuscate::Obfuscator::new(obf).unwrap());
+        StatsWorker::start(conc, sender, Duration::from_secs(60)).unwrap()
+    }
+
+    /// The (service, resource) of one span counted by `local`'s concentrator.
+    fn counted_key(local: &Local) -> (String, String) {
+        let mut chunk = vec![crate::span::Span {
+            service: "".into(),
+            name: "op".into(),
+            resource: "GET /users/alice@example.com".into(),
+            span_id: 1,
+            start: super::super::now_ns(),
+            duration: 10,
+            ..Default::default()
+        }];
+        crate::stats::top_level::compute_top_level(&mut chunk);
+        let mut c = lock(&local.shared.concentrator);
+        assert_eq!(c.add_chunk(&chunk), 1);
+        let out = c.flush(super::super::now_ns(), true);
+        let g = &out[0].stats[0];
+        (g.service.clone(), g.resource.clone())
+    }
+
+    #[test]
+    fn a_child_built_while_the_concentrator_is_busy_keeps_the_settings() {
+        let w = configured_worker();
+        // Shut down first so the rebuilt part starts no thread.
+        w.shutdown(Duration::from_millis(500)).unwrap();
+        let parent = w.local();
+        let held = lock(&parent.shared.concentrator);
+        let child = w.renew(Some(parent));
+        drop(held);
+        assert_eq!(
+            lock(&child.shared.concentrator).peer_tag_keys(),
+            ["db.name"]
+        );
+        let want = (
+            "unnamed-php-service".to_string(),
+            "GET /users/?".to_string(),
+        );
+        assert_eq!(counted_key(&child), want);
+    }
+
+    #[test]
+    fn a_child_takes_the_parents_settings_without_touching_its_buckets() {
+        let w = configured_worker();
+        w.shutdown(Duration::from_millis(500)).unwrap();
+        let parent = w.local();
+        let info = ["peer.service".to_string()];
+        w.with_concentrator(|c| c.set_agent_info(&StatsConfig::default(), &info, &[]));
+        w.with_concentrator(|c| {
+            let mut chunk = vec![crate::span::Span {
+                name: "op".into(),
+                span_id: 1,
+                start: super::super::now_ns(),
+                duration: 10,
+                ..Default::default()
+            }];
+            crate::stats::top_level::compute_top_level(&mut chunk);
+            c.add_chunk(&chunk);
+        });
+        let child = w.renew(Some(parent));
+        assert_eq!(lock(&parent.shared.concentrator).buckets().len(), 1);
+        let c = lock(&child.shared.concentrator);
+        assert!(c.buckets().is_empty());
+        assert_eq!(c.peer_tag_keys(), info);
+        drop(c);
+        let want = (
+            "unnamed-php-service".to_string(),
+            "GET /users/?".to_string(),
+        );
+        assert_eq!(counted_key(&child), want);
     }
 
     #[test]

@@ -685,7 +685,7 @@ impl OwnedKey {
 /// (`normalizeStatsGroup`, `obfuscateStatsGroup`), then the obfuscator's tag replacement rules
 /// on the resource and HTTP status code (`ReplaceStatsGroup`). The span type is left as sent (the agent
 /// does not touch it in stats either).
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct KeyNormalizer {
     lang: String,
     obfuscator: Obfuscator,

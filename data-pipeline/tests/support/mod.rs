@@ -95,6 +95,38 @@ impl Request {
     }
 }
 
+/// `DD_AGENT_EXTRA_INFO` for the Data Streams tests: `/info` must list the pipeline stats
+/// endpoint, which the test agent serves without listing it.
+pub const DSM_EXTRA_INFO: &str = r#"{"endpoints": ["/v0.4/traces", "/v0.5/traces", "/v0.6/stats", "/v0.7/config", "/info", "/v0.1/pipeline_stats"]}"#;
+
+/// The value of key `k` in the msgpack map `m` (`None`: not a map, or no such key).
+pub fn find_field<'v>(m: &'v rmpv::Value, k: &str) -> Option<&'v rmpv::Value> {
+    m.as_map()?
+        .iter()
+        .find(|(key, _)| key.as_str() == Some(k))
+        .map(|(_, v)| v)
+}
+
+/// The value of key `k` in the msgpack map `m`; panics (showing `m`) when there is none.
+pub fn field<'v>(m: &'v rmpv::Value, k: &str) -> &'v rmpv::Value {
+    find_field(m, k).unwrap_or_else(|| panic!("no field {k} in {m}"))
+}
+
+/// A `/v0.1/pipeline_stats` body decoded: gunzipped first if the agent kept the gzip, then
+/// msgpack.
+pub fn decode_pipeline_stats(body: &[u8]) -> rmpv::Value {
+    let mut out = Vec::new();
+    let raw = if body.starts_with(&[0x1f, 0x8b]) {
+        flate2::read::GzDecoder::new(body)
+            .read_to_end(&mut out)
+            .expect("gzip body");
+        out.as_slice()
+    } else {
+        body
+    };
+    rmpv::decode::read_value(&mut &raw[..]).expect("msgpack body")
+}
+
 /// A running `ddapm-test-agent`, killed on drop.
 pub struct TestAgent {
     child: Child,
