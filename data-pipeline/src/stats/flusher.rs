@@ -451,18 +451,23 @@ mod tests {
 
     fn assert_send_sync<T: Send + Sync>() {}
 
-    #[test]
-    fn worker_is_send_sync_and_stops_without_an_agent() {
-        assert_send_sync::<StatsWorker>();
+    /// A sender to a closed port (nothing is ever delivered).
+    fn unreachable_sender() -> StatsSender {
         let url = AgentUrl::parse("http://127.0.0.1:1").unwrap();
-        let sender = StatsSender::new(
+        StatsSender::new(
             &url,
             Duration::from_millis(50),
             Duration::from_millis(50),
             HeaderMap::new(),
             PayloadMeta::default(),
         )
-        .unwrap();
+        .unwrap()
+    }
+
+    #[test]
+    fn worker_is_send_sync_and_stops_without_an_agent() {
+        assert_send_sync::<StatsWorker>();
+        let sender = unreachable_sender();
         let conc = Concentrator::new(&StatsConfig::default(), 0, &[], &[], "");
         let w = StatsWorker::start(conc, sender, Duration::from_millis(5)).unwrap();
         std::thread::sleep(Duration::from_millis(20));
@@ -475,15 +480,7 @@ mod tests {
 
     /// A worker whose concentrator has a language, a replace rule and a peer tag.
     fn configured_worker() -> StatsWorker {
-        let url = AgentUrl::parse("http://127.0.0.1:1").unwrap();
-        let sender = StatsSender::new(
-            &url,
-            Duration::from_millis(50),
-            Duration::from_millis(50),
-            HeaderMap::new(),
-            PayloadMeta::default(),
-        )
-        .unwrap();
+        let sender = unreachable_sender();
         let obf = crate::obfuscate::ObfuscationConfig {
             replace_tags: crate::obfuscate::replace::rules_from_triples([(
                 "resource.name",
