@@ -1,7 +1,7 @@
 //! `dp_exporter`: sends trace payloads (msgpack bytes, or chunks built with the span API) to an agent.
 
 use engine::exporter::Exporter;
-use engine::span::{Map, Span, SpanLink};
+use engine::span::{Map, Span, SpanLink, Str};
 use engine::Trace;
 
 use crate::error::{arg_ref, dp_error, free_box, FfiError, FfiResult, OutParam};
@@ -131,22 +131,20 @@ pub unsafe extern "C" fn dp_exporter_send_traces(
 fn view<'a>(s: &'a Span<'static>) -> Span<'a> {
     use std::borrow::Cow::Borrowed;
     fn map<'a, V: Clone, W>(m: &'a Map<'static, V>, f: impl Fn(&'a V) -> W) -> Map<'a, W> {
-        m.iter()
-            .map(|(k, v)| (Borrowed(k.as_ref()), f(v)))
-            .collect()
+        m.iter().map(|(k, v)| (Str::borrowed(k), f(v))).collect()
     }
     Span {
-        service: Borrowed(&s.service),
-        name: Borrowed(&s.name),
-        resource: Borrowed(&s.resource),
-        r#type: Borrowed(&s.r#type),
+        service: Str::borrowed(&s.service),
+        name: Str::borrowed(&s.name),
+        resource: Str::borrowed(&s.resource),
+        r#type: Str::borrowed(&s.r#type),
         trace_id: s.trace_id,
         span_id: s.span_id,
         parent_id: s.parent_id,
         start: s.start,
         duration: s.duration,
         error: s.error,
-        meta: map(&s.meta, |v| Borrowed(v.as_ref())),
+        meta: map(&s.meta, |v| Str::borrowed(v)),
         metrics: map(&s.metrics, |v| *v),
         meta_struct: map(&s.meta_struct, |v| Borrowed(v.as_ref())),
         span_links: s
@@ -156,8 +154,8 @@ fn view<'a>(s: &'a Span<'static>) -> Span<'a> {
                 trace_id: l.trace_id,
                 trace_id_high: l.trace_id_high,
                 span_id: l.span_id,
-                attributes: map(&l.attributes, |v| Borrowed(v.as_ref())),
-                tracestate: Borrowed(&l.tracestate),
+                attributes: map(&l.attributes, |v| Str::borrowed(v)),
+                tracestate: Str::borrowed(&l.tracestate),
                 flags: l.flags,
             })
             .collect(),

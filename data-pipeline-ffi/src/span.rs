@@ -9,7 +9,7 @@
 
 use std::borrow::Cow;
 
-use engine::span::{AttributeScalar, AttributeValue, Span, SpanEvent, SpanLink};
+use engine::span::{AttributeScalar, AttributeValue, Span, SpanEvent, SpanLink, Str};
 
 use crate::error::{arg_mut, arg_take, dp_error, free_box, FfiResult};
 use crate::slice::{dp_bytes, dp_str};
@@ -54,9 +54,9 @@ unsafe fn with_span(
 }
 
 /// Copies a string argument.
-unsafe fn owned(s: dp_str, arg: &str) -> FfiResult<Cow<'static, str>> {
+unsafe fn owned(s: dp_str, arg: &str) -> FfiResult<Str<'static>> {
     // SAFETY: forwarded contract (a valid view for the call).
-    Ok(Cow::Owned(unsafe { s.to_string(arg) }?))
+    Ok(Str::owned(unsafe { s.to_string(arg) }?))
 }
 
 // ---------------------------------------------------------------------------------------------------

@@ -8,23 +8,24 @@ use data_pipeline::normalize::{
     Normalizer,
 };
 use data_pipeline::span::Span;
+use data_pipeline::span::Str;
 use std::borrow::Cow;
 use std::hint::black_box;
 
 fn span(i: u64, dirty: bool) -> Span<'static> {
     let mut s = Span {
-        service: Cow::Borrowed(if dirty {
+        service: Str::borrowed(if dirty {
             "My Service (Staging)"
         } else {
             "web-store"
         }),
-        name: Cow::Borrowed(if dirty {
+        name: Str::borrowed(if dirty {
             "rack-request"
         } else {
             "rack.request"
         }),
-        resource: Cow::Borrowed(if dirty { "" } else { "GET /users/:id" }),
-        r#type: Cow::Borrowed("web"),
+        resource: Str::borrowed(if dirty { "" } else { "GET /users/:id" }),
+        r#type: Str::borrowed("web"),
         trace_id: 42,
         span_id: i + 1,
         parent_id: i,
@@ -44,7 +45,7 @@ fn span(i: u64, dirty: bool) -> Span<'static> {
         ("runtime-id", "8b1bd1d4-7b0c-4d5d-9e44-7a8a2a2a8c3f"),
         ("peer.service", "users-db"),
     ] {
-        s.meta.push(Cow::Borrowed(k), Cow::Borrowed(v));
+        s.meta.push(Str::borrowed(k), Str::borrowed(v));
     }
     s.metrics.push(Cow::Borrowed("_sampling_priority_v1"), 1.0);
     s.metrics.push(Cow::Borrowed("_dd.top_level"), 1.0);

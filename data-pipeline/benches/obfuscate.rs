@@ -8,7 +8,7 @@ use data_pipeline::obfuscate::{
     JsonObfuscator, ObfuscationConfig, Obfuscator,
 };
 use data_pipeline::span::Span;
-use std::borrow::Cow;
+use data_pipeline::span::Str;
 use std::hint::black_box;
 
 const ES_BODY: &str = r#"{ "query": { "bool": { "must": [ { "match": { "title": "smith" } } ], "must_not": [ { "match_phrase": { "title": "granny smith" } } ], "filter": [ { "exists": { "field": "title" } } ] } }, "aggs": { "my_agg": { "terms": { "field": "user", "size": 10 } } }, "highlight": { "pre_tags": [ "<em>" ], "post_tags": [ "</em>" ], "fields": { "body": { "number_of_fragments": 1, "fragment_size": 20 }, "title": {} } }, "size": 20, "from": 100, "_source": [ "title", "id" ], "sort": [ { "_id": { "order": "desc" } } ] }"#;
@@ -52,7 +52,7 @@ fn bench(c: &mut Criterion) {
     });
     let o = Obfuscator::new(ObfuscationConfig::default()).expect("config");
     let mut span = Span {
-        r#type: Cow::Borrowed("web"),
+        r#type: Str::borrowed("web"),
         ..Default::default()
     };
     for (k, v) in [
@@ -64,7 +64,7 @@ fn bench(c: &mut Criterion) {
         ("http.url", "https://example.com/users/list?page=2"),
         ("http.method", "GET"),
     ] {
-        span.meta.push(Cow::Borrowed(k), Cow::Borrowed(v));
+        span.meta.push(Str::borrowed(k), Str::borrowed(v));
     }
     g.bench_function("span_web_cc", |b| {
         b.iter_batched_ref(

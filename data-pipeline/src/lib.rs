@@ -29,6 +29,7 @@ pub mod sample;
 pub mod sketch;
 pub mod span;
 pub mod stats;
+pub mod text;
 pub mod transport;
 
 pub use error::{Error, ErrorKind, Result};

@@ -6,6 +6,7 @@
 
 use data_pipeline::decode::{decode, Format};
 use data_pipeline::encode::encode_to_vec;
+use data_pipeline::span::Str;
 use data_pipeline::span::{AttributeScalar, AttributeValue, Span, SpanEvent, SpanLink};
 use serde_json::Value;
 use std::borrow::Cow;
@@ -165,15 +166,15 @@ fn payload_traces() -> data_pipeline::Traces<'static> {
         trace_id: 0xdead,
         trace_id_high: 0xbeef,
         span_id: 0xf00d,
-        attributes: [(Cow::Borrowed("link.kind"), Cow::Borrowed("follows_from"))]
+        attributes: [("link.kind", Str::borrowed("follows_from"))]
             .into_iter()
             .collect(),
-        tracestate: Cow::Borrowed("dd=s:2;o:rum"),
+        tracestate: Str::borrowed("dd=s:2;o:rum"),
         flags: 0x8000_0001,
     });
     span.span_events.push(SpanEvent {
         time_unix_nano: 1_700_000_000_123_456_789,
-        name: Cow::Borrowed("exception"),
+        name: Str::borrowed("exception"),
         attributes: [
             (
                 Cow::Borrowed("exception.message"),

@@ -7,9 +7,9 @@ mod support;
 use data_pipeline::encode::encode_to_vec;
 use data_pipeline::exporter::{CreditCardMode, ExporterBuilder, Format};
 use data_pipeline::normalize::Reason;
+use data_pipeline::span::Str;
 use data_pipeline::span::{Span, Traces};
 use serde_json::Value;
-use std::borrow::Cow;
 use std::time::Duration;
 use support::TestAgent;
 
@@ -27,10 +27,10 @@ fn builder(url: &str, token: &str) -> ExporterBuilder {
 
 fn span(trace_id: u64, n: u64, ty: &'static str, resource: &'static str) -> Span<'static> {
     Span {
-        service: Cow::Borrowed("web-store"),
-        name: Cow::Borrowed("op"),
-        resource: Cow::Borrowed(resource),
-        r#type: Cow::Borrowed(ty),
+        service: Str::borrowed("web-store"),
+        name: Str::borrowed("op"),
+        resource: Str::borrowed(resource),
+        r#type: Str::borrowed(ty),
         trace_id,
         span_id: trace_id * 100 + n,
         parent_id: if n == 1 { 0 } else { trace_id * 100 + 1 },
@@ -42,7 +42,7 @@ fn span(trace_id: u64, n: u64, ty: &'static str, resource: &'static str) -> Span
 
 fn with_meta(mut s: Span<'static>, meta: &[(&'static str, &'static str)]) -> Span<'static> {
     for (k, v) in meta {
-        s.meta.push(Cow::Borrowed(*k), Cow::Borrowed(*v));
+        s.meta.push(Str::borrowed(k), Str::borrowed(v));
     }
     s
 }
@@ -210,8 +210,8 @@ fn normalization_drops_and_counts_what_the_agent_would_reject() {
         .build()
         .unwrap();
     let mut good = mixed_trace(11);
-    good[0].service = Cow::Borrowed("");
-    good[1].name = Cow::Borrowed("");
+    good[0].service = Str::borrowed("");
+    good[1].name = Str::borrowed("");
     good[2].duration = -5;
     let zero_span_id = {
         let mut t = mixed_trace(12);

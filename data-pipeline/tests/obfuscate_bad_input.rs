@@ -11,6 +11,7 @@ use data_pipeline::obfuscate::{
     JsonConfig, JsonObfuscator, ObfuscationConfig, Obfuscator, ReplaceRule,
 };
 use data_pipeline::span::Span;
+use data_pipeline::span::Str;
 use std::borrow::Cow;
 
 const MB: usize = 1 << 20;
@@ -106,10 +107,10 @@ fn normalization_of_huge_values() {
     assert_eq!(normalize_tag(&emoji), "");
 
     let mut span = Span {
-        service: Cow::Owned(big.clone()),
-        name: Cow::Owned(big.clone()),
-        resource: Cow::Owned(big.clone()),
-        r#type: Cow::Owned(big.clone()),
+        service: Str::owned(big.clone()),
+        name: Str::owned(big.clone()),
+        resource: Str::owned(big.clone()),
+        r#type: Str::owned(big.clone()),
         trace_id: 1,
         span_id: 1,
         start: 1_700_000_000_000_000_000,
@@ -117,10 +118,10 @@ fn normalization_of_huge_values() {
     };
     for i in 0..10_000 {
         span.meta
-            .push(Cow::Owned(format!("k{i}")), Cow::Borrowed("v"));
+            .push(Str::owned(format!("k{i}")), Str::borrowed("v"));
     }
     span.meta
-        .push(Cow::Owned("x".repeat(MB)), Cow::Owned("y".repeat(MB)));
+        .push(Str::owned("x".repeat(MB)), Str::owned("y".repeat(MB)));
     let mut chunk = vec![span; 2];
     chunk[1].span_id = 2;
     let mut counts = NormalizeCounts::new();
@@ -158,15 +159,15 @@ fn normalization_of_huge_values() {
 fn span_level_obfuscation_of_huge_values() {
     let o = Obfuscator::new(ObfuscationConfig::default()).unwrap();
     let mut span = Span {
-        r#type: Cow::Borrowed("redis"),
-        resource: Cow::Owned("GET k\n".repeat(MB / 6)),
+        r#type: Str::borrowed("redis"),
+        resource: Str::owned("GET k\n".repeat(MB / 6)),
         ..Default::default()
     };
     span.meta.push(
         "redis.raw_command",
-        Cow::Owned(format!("SET k \"{}", "v".repeat(MB))),
+        Str::owned(format!("SET k \"{}", "v".repeat(MB))),
     );
-    span.meta.push("card", Cow::Owned("4111 ".repeat(MB / 5)));
+    span.meta.push("card", Str::owned("4111 ".repeat(MB / 5)));
     let mut chunk = vec![span];
     o.obfuscate_chunk(&mut chunk);
     assert_eq!(chunk[0].resource, "GET GET GET ...");

@@ -28,10 +28,7 @@ pub(crate) fn values<'a>(data: &'a [u8]) -> Result<Values<'a>, String> {
     let traces = decode::decode(Format::V04, data).map_err(|e| e.to_string())?;
     let mut v = Values::default();
     // Spans borrow `data`; keep the borrowed strings only.
-    let keep = |s: &std::borrow::Cow<'a, str>| match s {
-        std::borrow::Cow::Borrowed(b) => Some(*b),
-        std::borrow::Cow::Owned(_) => None,
-    };
+    let keep = |s: &data_pipeline::span::Str<'a>| s.as_borrowed();
     for span in traces.iter().flatten() {
         match span.r#type.as_ref() {
             "sql" => {

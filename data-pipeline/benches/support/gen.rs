@@ -44,7 +44,7 @@ impl Rng {
 }
 
 fn s(v: impl Into<String>) -> Str<'static> {
-    Cow::Owned(v.into())
+    Str::owned(v.into())
 }
 
 const SERVICES: &[&str] = &["web-frontend", "checkout", "billing-api", "users", "search"];

@@ -2,9 +2,8 @@
 //! return spans. Span event attributes use the agent's JSON form
 //! `{"type": 0..4, "string_value"|"bool_value"|"int_value"|"double_value"|"array_value": ..}`.
 
-use data_pipeline::span::{AttributeScalar, AttributeValue, Map, Span, SpanEvent, SpanLink};
+use data_pipeline::span::{AttributeScalar, AttributeValue, Map, Span, SpanEvent, SpanLink, Str};
 use serde_json::{json, Map as JMap, Value};
-use std::borrow::Cow;
 
 fn s(v: &Value, k: &str) -> Result<String, String> {
     match v.get(k) {
@@ -43,13 +42,13 @@ fn obj<'v>(v: &'v Value, k: &str) -> Result<Option<&'v JMap<String, Value>>, Str
 fn str_map(
     o: Option<&JMap<String, Value>>,
     what: &str,
-) -> Result<Map<'static, Cow<'static, str>>, String> {
+) -> Result<Map<'static, Str<'static>>, String> {
     let mut m = Map::new();
     for (k, v) in o.into_iter().flatten() {
         let v = v
             .as_str()
             .ok_or_else(|| format!("{what}[{k:?}]: expected a string"))?;
-        m.push(Cow::Owned(k.clone()), Cow::Owned(v.to_owned()));
+        m.push(Str::owned(k.clone()), Str::owned(v.to_owned()));
     }
     Ok(m)
 }
@@ -57,7 +56,7 @@ fn str_map(
 fn scalar_from(v: &Value) -> Result<AttributeScalar<'static>, String> {
     let t = v.get("type").and_then(Value::as_u64).unwrap_or(0);
     Ok(match t {
-        0 => AttributeScalar::String(Cow::Owned(s(v, "string_value")?)),
+        0 => AttributeScalar::String(Str::owned(s(v, "string_value")?)),
         1 => AttributeScalar::Bool(
             v.get("bool_value")
                 .and_then(Value::as_bool)
@@ -99,10 +98,10 @@ pub fn span_from_json(v: &Value) -> Result<Span<'static>, String> {
         return Err("span: expected an object".into());
     }
     let mut span = Span {
-        service: Cow::Owned(s(v, "service")?),
-        name: Cow::Owned(s(v, "name")?),
-        resource: Cow::Owned(s(v, "resource")?),
-        r#type: Cow::Owned(s(v, "type")?),
+        service: Str::owned(s(v, "service")?),
+        name: Str::owned(s(v, "name")?),
+        resource: Str::owned(s(v, "resource")?),
+        r#type: Str::owned(s(v, "type")?),
         trace_id: u(v, "trace_id")?,
         span_id: u(v, "span_id")?,
         parent_id: u(v, "parent_id")?,
@@ -116,7 +115,7 @@ pub fn span_from_json(v: &Value) -> Result<Span<'static>, String> {
         let f = x
             .as_f64()
             .ok_or_else(|| format!("metrics[{k:?}]: expected a number"))?;
-        span.metrics.push(Cow::Owned(k.clone()), f);
+        span.metrics.push(Str::owned(k.clone()), f);
     }
     for l in v
         .get("span_links")
@@ -129,7 +128,7 @@ pub fn span_from_json(v: &Value) -> Result<Span<'static>, String> {
             trace_id_high: u(l, "trace_id_high")?,
             span_id: u(l, "span_id")?,
             attributes: str_map(obj(l, "attributes")?, "attributes")?,
-            tracestate: Cow::Owned(s(l, "tracestate")?),
+            tracestate: Str::owned(s(l, "tracestate")?),
             flags: u32::try_from(u(l, "flags")?).map_err(|_| "link flags out of range")?,
         });
     }
@@ -141,11 +140,11 @@ pub fn span_from_json(v: &Value) -> Result<Span<'static>, String> {
     {
         let mut attributes = Map::new();
         for (k, a) in obj(e, "attributes")?.into_iter().flatten() {
-            attributes.push(Cow::Owned(k.clone()), attr_from(a)?);
+            attributes.push(Str::owned(k.clone()), attr_from(a)?);
         }
         span.span_events.push(SpanEvent {
             time_unix_nano: u(e, "time_unix_nano")?,
-            name: Cow::Owned(s(e, "name")?),
+            name: Str::owned(s(e, "name")?),
             attributes,
         });
     }

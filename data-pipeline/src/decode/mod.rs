@@ -1,7 +1,7 @@
 //! Decoding msgpack trace payloads (`/v0.4/traces`, `/v0.5/traces`) into the span model.
 //!
 //! Decoding is zero-copy: every string of the returned [`Traces`] borrows from the input buffer
-//! (`Cow::Borrowed`), except strings whose invalid UTF-8 had to be repaired. Use
+//! ([`crate::span::Str::borrowed`]), except strings whose invalid UTF-8 had to be repaired. Use
 //! [`decode_owned`] (or [`crate::span::traces_into_owned`]) to keep spans after the buffer is
 //! gone.
 //!

@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::encode::{encode_to_vec, split_payload};
+use crate::span::Str;
 use crate::span::{AttributeScalar, AttributeValue, Span};
 use crate::ErrorKind;
 use rmp::encode as w;
@@ -80,7 +81,7 @@ fn v04_accepts_every_int_width_nil_and_bin() {
     assert_eq!(t[0].len(), 1);
     let span = &t[0][0];
     assert_eq!(span.service, "svc");
-    assert!(matches!(span.service, Cow::Borrowed(_)));
+    assert!(span.service.is_borrowed());
     assert_eq!(span.name, "");
     assert_eq!(span.trace_id, 7);
     assert_eq!(span.span_id, u64::MAX);
@@ -111,7 +112,7 @@ fn v04_repairs_invalid_utf8_like_the_agent() {
     let bytes = v04_payload(&[s]);
     let t = decode(Format::V04, &bytes).unwrap();
     assert_eq!(t[0][0].service, "a\u{fffd}\u{fffd}b");
-    assert!(matches!(t[0][0].service, Cow::Owned(_)));
+    assert!(t[0][0].service.is_owned());
     assert_eq!(t[0][0].meta.get("k\u{fffd}").map(|v| v.as_ref()), Some("v"));
 }
 
@@ -319,15 +320,13 @@ fn truncation_at_every_offset() {
         trace_id: 1,
         trace_id_high: 2,
         span_id: 3,
-        attributes: [(Cow::Borrowed("k"), Cow::Borrowed("v"))]
-            .into_iter()
-            .collect(),
-        tracestate: Cow::Borrowed("dd=s:1"),
+        attributes: [("k", Str::borrowed("v"))].into_iter().collect(),
+        tracestate: Str::borrowed("dd=s:1"),
         flags: 0x8000_0001,
     });
     span.span_events.push(crate::span::SpanEvent {
         time_unix_nano: 9,
-        name: Cow::Borrowed("e"),
+        name: Str::borrowed("e"),
         attributes: [
             (
                 Cow::Borrowed("s"),

@@ -201,7 +201,7 @@ enum Any<'a> {
 fn decode_any_value<'a>(r: &mut Reader<'a>, allow_array: bool) -> Result<Option<Any<'a>>> {
     let fields = r.map_len("span event attribute value")?;
     let mut ty: i64 = 0;
-    let mut string = Cow::Borrowed("");
+    let mut string = Str::default();
     let mut boolean = false;
     let mut int = 0i64;
     let mut double = 0f64;

@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::decode::{decode, Format};
+use crate::span::Str;
 use crate::span::{AttributeScalar, AttributeValue, Span, SpanEvent, SpanLink, Traces};
 use std::borrow::Cow;
 
@@ -15,14 +16,14 @@ fn as_v05<'a>(span: &Span<'a>) -> Span<'a> {
         s.meta.remove(v05::SPAN_LINKS_META_KEY);
         s.meta.push(
             v05::SPAN_LINKS_META_KEY,
-            Cow::Owned(v05::links_json(&s.span_links)),
+            Str::owned(v05::links_json(&s.span_links)),
         );
     }
     if !s.span_events.is_empty() {
         s.meta.remove(v05::SPAN_EVENTS_META_KEY);
         s.meta.push(
             v05::SPAN_EVENTS_META_KEY,
-            Cow::Owned(v05::events_json(&s.span_events)),
+            Str::owned(v05::events_json(&s.span_events)),
         );
     }
     s.span_links.clear();
@@ -107,16 +108,14 @@ fn v05_string_table_is_deduplicated_and_starts_empty() {
 #[test]
 fn v05_links_and_events_json() {
     let mut span = Span::default();
-    span.meta.push("_dd.span_links", Cow::Borrowed("stale"));
-    span.meta.push("keep", Cow::Borrowed("me"));
+    span.meta.push("_dd.span_links", Str::borrowed("stale"));
+    span.meta.push("keep", Str::borrowed("me"));
     span.span_links.push(SpanLink {
         trace_id: 0xa,
         trace_id_high: 0x1,
         span_id: 0xb,
-        attributes: [(Cow::Borrowed("k"), Cow::Borrowed("v\"q"))]
-            .into_iter()
-            .collect(),
-        tracestate: Cow::Borrowed("dd=s:1"),
+        attributes: [("k", Str::borrowed("v\"q"))].into_iter().collect(),
+        tracestate: Str::borrowed("dd=s:1"),
         flags: 0x8000_0001,
     });
     span.span_links.push(SpanLink {
@@ -125,7 +124,7 @@ fn v05_links_and_events_json() {
     });
     span.span_events.push(SpanEvent {
         time_unix_nano: 5,
-        name: Cow::Borrowed("exception"),
+        name: Str::borrowed("exception"),
         attributes: [
             (
                 Cow::Borrowed("s"),

@@ -914,6 +914,7 @@ impl Exporter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::span::Str;
 
     fn assert_send_sync<T: Send + Sync>() {}
 
@@ -935,13 +936,13 @@ mod tests {
     /// repaired by normalization), and spans each stage changes or leaves alone.
     fn processing_payload() -> crate::Traces<'static> {
         use crate::span::Span;
-        use std::borrow::Cow;
+
         let mut traces = crate::decode::gen::realistic_and_arbitrary(11, 30, 8, 5, 30);
         let span = |id: u64, ty: &'static str, resource: &'static str| Span {
-            service: Cow::Borrowed("svc"),
-            name: Cow::Borrowed("op"),
-            resource: Cow::Borrowed(resource),
-            r#type: Cow::Borrowed(ty),
+            service: Str::borrowed("svc"),
+            name: Str::borrowed("op"),
+            resource: Str::borrowed(resource),
+            r#type: Str::borrowed(ty),
             trace_id: 77,
             span_id: id,
             start: 1_700_000_000_000_000_000,
@@ -967,9 +968,9 @@ mod tests {
             (4, "memcached.command", "set k 0 0 5\r\nvalue"),
             (6, "http.status_code", "abc"),
         ] {
-            chunk[i].meta.push(key, Cow::Borrowed(value));
+            chunk[i].meta.push(key, Str::borrowed(value));
         }
-        chunk[5].service = Cow::Borrowed("Bad Service!");
+        chunk[5].service = Str::borrowed("Bad Service!");
         traces.push(chunk);
         traces.push(vec![span(8, "web", "GET /untouched")]);
         traces.push(Vec::new());

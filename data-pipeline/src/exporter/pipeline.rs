@@ -177,14 +177,14 @@ mod tests {
     use super::*;
     use crate::normalize::Reason;
     use crate::span::Span;
-    use std::borrow::Cow;
+    use crate::span::Str;
 
     fn span<'a>(trace_id: u64, span_id: u64, ty: &'a str, resource: &'a str) -> Span<'a> {
         Span {
-            service: Cow::Borrowed("web"),
-            name: Cow::Borrowed("op"),
-            resource: Cow::Borrowed(resource),
-            r#type: Cow::Borrowed(ty),
+            service: Str::borrowed("web"),
+            name: Str::borrowed("op"),
+            resource: Str::borrowed(resource),
+            r#type: Str::borrowed(ty),
             trace_id,
             span_id,
             start: 1_700_000_000_000_000_000,
@@ -222,7 +222,7 @@ mod tests {
             vec![],
             vec![span(3, 3, "redis", "SET k v")],
         ];
-        traces[0][0].service = Cow::Borrowed("");
+        traces[0][0].service = Str::borrowed("");
         p.process(&mut traces);
         assert_eq!(traces.len(), 2);
         assert_eq!(traces[0][0].resource, "SELECT * FROM t WHERE id = ?");
@@ -247,7 +247,7 @@ mod tests {
         ];
         sql[1]
             .meta
-            .push("db.statement", Cow::Borrowed("SELECT 'x' FROM \"t"));
+            .push("db.statement", Str::borrowed("SELECT 'x' FROM \"t"));
         traces.push(sql);
         for (n, o) in [(true, true), (true, false), (false, true)] {
             let p = Pipeline::new(&cfg(Some(n), Some(o)), "go", false).unwrap();

@@ -139,13 +139,14 @@ fn id_bit(id: u64) -> u64 {
 mod tests {
     use super::super::{NormalizeConfig, Normalizer, YEAR_2000_NS};
     use super::*;
+    use crate::span::Str;
     use std::borrow::Cow;
 
     fn span(id: u64, meta: &[(&'static str, &'static str)]) -> Span<'static> {
         let mut s = Span {
-            service: Cow::Borrowed("svc"),
-            name: Cow::Borrowed("op"),
-            resource: Cow::Borrowed("res"),
+            service: Str::borrowed("svc"),
+            name: Str::borrowed("op"),
+            resource: Str::borrowed("res"),
             trace_id: 7,
             span_id: id,
             start: YEAR_2000_NS + 1,
@@ -153,7 +154,7 @@ mod tests {
             ..Default::default()
         };
         for (k, v) in meta {
-            s.meta.push(Cow::Borrowed(*k), Cow::Borrowed(*v));
+            s.meta.push(Str::borrowed(k), Str::borrowed(v));
         }
         s
     }
@@ -236,14 +237,14 @@ mod tests {
             for first_env in values {
                 for later in values {
                     let mut first = span(1, &[("env", first_env)]);
-                    first.service = Cow::Borrowed(first_svc);
+                    first.service = Str::borrowed(first_svc);
                     let mut chunk = vec![first.clone()];
                     let mut alone = NormalizeCounts::new();
                     n.normalize_span(&mut first, &mut alone).unwrap();
                     let mut expected = vec![first];
                     for id in 2..4 {
                         let mut s = span(id, &[("env", later), ("_dd.base_service", later)]);
-                        s.service = Cow::Borrowed(later);
+                        s.service = Str::borrowed(later);
                         chunk.push(s.clone());
                         n.normalize_span(&mut s, &mut alone).unwrap();
                         expected.push(s);
@@ -293,7 +294,7 @@ mod tests {
         assert!(run(&mut c).0.is_ok());
         assert_eq!(c[1].metrics.as_slice()[0].0.len(), 203);
         let mut c = vec![span(1, &[])];
-        c[0].resource = Cow::Borrowed(long_value);
+        c[0].resource = Str::borrowed(long_value);
         assert!(run(&mut c).0.is_ok());
         assert_eq!(c[0].resource.len(), 5000);
         // Long enough to be looked at (OR of lengths over the limit), short enough to stay.

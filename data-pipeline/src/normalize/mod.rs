@@ -19,7 +19,7 @@
 //!
 //! # Cost
 //! The exporter calls this on every span, so a span that needs no change is left untouched: no
-//! allocation, string fields stay `Cow::Borrowed`. Fixed values become `Cow::Owned`, except
+//! allocation, string fields stay borrowed ([`Str::borrowed`]). Fixed values become owned, except
 //! truncations and trims of a borrowed string, which stay borrowed sub-slices.
 //!
 //! # Rules (span)
@@ -52,7 +52,7 @@ pub use strings::{
 };
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::span::{Span, Trace};
+use crate::span::{Span, Str, Trace};
 use std::borrow::Cow;
 
 /// Replaces `field` with what `f` computes from it, without allocating when possible: a result
@@ -60,7 +60,7 @@ use std::borrow::Cow;
 /// re-slices the field (no copy when the field is borrowed, in place when owned), anything else
 /// becomes owned. Returns true when the field changed.
 pub(crate) fn update_str<'a>(
-    field: &mut Cow<'a, str>,
+    field: &mut Str<'a>,
     f: impl for<'s> FnOnce(&'s str) -> Cow<'s, str>,
 ) -> bool {
     let base = field.as_ptr() as usize;
@@ -79,19 +79,16 @@ pub(crate) fn update_str<'a>(
     match outcome {
         Ok((0, l)) if l == len => false,
         Ok((start, l)) => {
-            match field {
-                Cow::Borrowed(s) => *field = Cow::Borrowed(&s[start..start + l]),
-                Cow::Owned(s) => {
-                    s.truncate(start + l);
-                    s.drain(..start);
-                }
-            }
+            *field = match field.as_borrowed() {
+                Some(s) => Str::borrowed(&s[start..start + l]),
+                None => Str::owned(field[start..start + l].to_owned()),
+            };
             true
         }
         Err(o) => {
             let changed = o != field.as_ref();
             if changed {
-                *field = Cow::Owned(o);
+                *field = Str::owned(o);
             }
             changed
         }
@@ -214,13 +211,19 @@ mod tests {
     #[test]
     fn update_str_reslices_without_copy() {
         let src = String::from("hello world");
-        let mut f: Cow<'_, str> = Cow::Borrowed(&src);
+        let mut f = Str::borrowed(&src);
         assert!(!update_str(&mut f, |s| Cow::Borrowed(s)));
         assert!(update_str(&mut f, |s| Cow::Borrowed(&s[6..])));
-        assert!(matches!(f, Cow::Borrowed("world")));
-        let mut o: Cow<'_, str> = Cow::Owned("hello world".into());
+        assert_eq!(f.as_borrowed(), Some("world"));
+        assert_eq!(
+            f.as_ptr(),
+            src[6..].as_ptr(),
+            "a sub-slice of a borrowed field copies nothing"
+        );
+        let mut o = Str::owned("hello world".into());
         assert!(update_str(&mut o, |s| Cow::Borrowed(&s[2..5])));
         assert_eq!(o, "llo");
+        assert!(o.is_owned());
         assert!(update_str(&mut o, |_| Cow::Borrowed("constant")));
         assert_eq!(o, "constant");
         assert!(!update_str(&mut o, |_| Cow::Owned("constant".into())));
@@ -231,10 +234,10 @@ mod tests {
         let meta_k = String::from("env");
         let meta_v = String::from("prod");
         let mut span = Span {
-            service: Cow::Borrowed("web"),
-            name: Cow::Borrowed("http.request"),
-            resource: Cow::Borrowed("GET /"),
-            r#type: Cow::Borrowed("web"),
+            service: Str::borrowed("web"),
+            name: Str::borrowed("http.request"),
+            resource: Str::borrowed("GET /"),
+            r#type: Str::borrowed("web"),
             trace_id: 1,
             span_id: 2,
             start: YEAR_2000_NS + 1,
@@ -243,7 +246,7 @@ mod tests {
         };
         span.meta.push(
             Cow::Borrowed(meta_k.as_str()),
-            Cow::Borrowed(meta_v.as_str()),
+            Str::borrowed(meta_v.as_str()),
         );
         let mut chunk = vec![span];
         let mut counts = NormalizeCounts::new();
@@ -252,8 +255,8 @@ mod tests {
             .unwrap();
         assert_eq!(counts.total(), 0);
         let s = &chunk[0];
-        assert!(matches!(s.service, Cow::Borrowed(_)));
-        assert!(matches!(s.name, Cow::Borrowed(_)));
-        assert!(matches!(s.meta.get("env"), Some(Cow::Borrowed(_))));
+        assert!(s.service.is_borrowed());
+        assert!(s.name.is_borrowed());
+        assert!(s.meta.get("env").is_some_and(Str::is_borrowed));
     }
 }

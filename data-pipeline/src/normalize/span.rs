@@ -523,12 +523,12 @@ pub fn is_structured_meta_key(key: &str) -> bool {
         && (key.ends_with(".json") || key.ends_with(".msgpack") || key.ends_with(".protobuf"))
 }
 
-fn truncate_with_ellipsis(s: &mut Cow<'_, str>, limit: usize) {
+fn truncate_with_ellipsis(s: &mut Str<'_>, limit: usize) {
     let cut = truncate_utf8(s, limit).len();
     let mut owned = String::with_capacity(cut + 3);
     owned.push_str(&s[..cut]);
     owned.push_str("...");
-    *s = Cow::Owned(owned);
+    *s = Str::owned(owned);
 }
 
 /// The agent's truncation rules (`Truncate`), in place: the resource is cut to
@@ -602,7 +602,7 @@ mod tests {
         );
         let meta: Vec<(Str<'_>, Str<'_>)> = keys
             .iter()
-            .map(|k| (Cow::Borrowed(*k), Cow::Borrowed("v")))
+            .map(|k| (Str::borrowed(k), Str::borrowed("v")))
             .collect();
         let m = scan_meta(&meta, true);
         assert_eq!(m.tid, 1);

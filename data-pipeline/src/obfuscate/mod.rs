@@ -44,6 +44,7 @@ pub use replace::{replace_tags, rules_from_json, ReplaceRule};
 
 use crate::error::Result;
 use crate::normalize::{truncate_span, update_str, MAX_RESOURCE_LEN};
+use crate::span::Str;
 use crate::span::{AttributeScalar, AttributeValue, Span, Trace};
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -545,7 +546,7 @@ impl Obfuscator {
             for (k, v) in span.meta.entries_mut().iter_mut() {
                 if is_card_number(v, cc.luhn) && credit_cards::should_check_key(k, &cc.keep_values)
                 {
-                    *v = Cow::Borrowed("?");
+                    *v = Str::borrowed("?");
                 }
             }
         }
@@ -624,14 +625,14 @@ impl Obfuscator {
         match self.obfuscate_sql(&raw, &dbms) {
             Err(e) => {
                 log::debug!("error parsing SQL query: {e}");
-                span.resource = Cow::Borrowed(TEXT_NON_PARSABLE);
+                span.resource = Str::borrowed(TEXT_NON_PARSABLE);
                 self.obfuscate_sql_attributes(span, &dbms, &raw, TEXT_NON_PARSABLE);
             }
             Ok(o) => {
                 self.obfuscate_sql_attributes(span, &dbms, &raw, &o.query);
-                span.resource = Cow::Owned(o.query);
+                span.resource = Str::owned(o.query);
                 if !o.tables_csv.is_empty() {
-                    span.meta.insert(TAG_SQL_TABLES, Cow::Owned(o.tables_csv));
+                    span.meta.insert(TAG_SQL_TABLES, Str::owned(o.tables_csv));
                 }
             }
         }
@@ -676,7 +677,7 @@ impl Obfuscator {
                     Err(_) => TEXT_NON_PARSABLE.to_owned(),
                 }
             };
-            entries[i].1 = Cow::Owned(new);
+            entries[i].1 = Str::owned(new);
         }
         if drop_sql_query {
             span.meta.remove(TAG_SQL_QUERY);
@@ -704,13 +705,13 @@ fn cc_attribute(v: &mut AttributeValue<'_>, luhn: bool) {
     match v {
         AttributeValue::Scalar(s) => {
             if cc_scalar_matches(s, luhn) {
-                *s = AttributeScalar::String(Cow::Borrowed("?"));
+                *s = AttributeScalar::String(Str::borrowed("?"));
             }
         }
         AttributeValue::Array(a) => {
             for s in a.iter_mut() {
                 if cc_scalar_matches(s, luhn) {
-                    *s = AttributeScalar::String(Cow::Borrowed("?"));
+                    *s = AttributeScalar::String(Str::borrowed("?"));
                 }
             }
         }

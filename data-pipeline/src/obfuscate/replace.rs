@@ -8,6 +8,7 @@
 //! the result is no longer a number. Span event attributes are covered too.
 
 use crate::error::{Error, Result};
+use crate::span::Str;
 use crate::span::{AttributeScalar, AttributeValue, Span};
 use regex::Regex;
 use std::borrow::Cow;
@@ -102,9 +103,10 @@ pub fn rules_from_json(text: &str) -> Result<Vec<ReplaceRule>> {
         .collect()
 }
 
-fn set<'a>(field: &mut Cow<'a, str>, rule: &ReplaceRule) {
+/// Replaces `field` when `rule` changes it (a `Str` of a span or a stats key's `Cow`).
+fn set<S: std::ops::Deref<Target = str> + From<String>>(field: &mut S, rule: &ReplaceRule) {
     if let Cow::Owned(s) = rule.apply(field) {
-        *field = Cow::Owned(s);
+        *field = S::from(s);
     }
 }
 
@@ -163,7 +165,7 @@ fn scalar_from_string<'a>(s: String) -> AttributeScalar<'a> {
     } else if s == "true" || s == "false" {
         AttributeScalar::Bool(s == "true")
     } else {
-        AttributeScalar::String(Cow::Owned(s))
+        AttributeScalar::String(Str::owned(s))
     }
 }
 
@@ -202,16 +204,16 @@ fn replace_metric(span: &mut Span<'_>, idx: usize, rule: &ReplaceRule) {
         None => {
             let replaced = replaced.into_owned();
             span.metrics.entries_mut().remove(idx);
-            span.meta.insert(key, Cow::Owned(replaced));
+            span.meta.insert(key, Str::owned(replaced));
         }
     }
 }
 
 /// Inserts (key, value) pairs into meta, replacing existing keys, in linear time.
-fn move_to_meta<'a>(span: &mut Span<'a>, moved: Vec<(Cow<'a, str>, String)>) {
+fn move_to_meta<'a>(span: &mut Span<'a>, moved: Vec<(Str<'a>, String)>) {
     if moved.len() <= 8 {
         for (k, v) in moved {
-            span.meta.insert(k, Cow::Owned(v));
+            span.meta.insert(k, Str::owned(v));
         }
         return;
     }
@@ -223,10 +225,10 @@ fn move_to_meta<'a>(span: &mut Span<'a>, moved: Vec<(Cow<'a, str>, String)>) {
         .collect();
     for (k, v) in moved {
         match index.get(k.as_ref()) {
-            Some(&i) => span.meta.entries_mut()[i].1 = Cow::Owned(v),
+            Some(&i) => span.meta.entries_mut()[i].1 = Str::owned(v),
             None => {
                 index.insert(k.to_string(), span.meta.len());
-                span.meta.push(k, Cow::Owned(v));
+                span.meta.push(k, Str::owned(v));
             }
         }
     }
@@ -279,7 +281,7 @@ fn replace_span(span: &mut Span<'_>, rule: &ReplaceRule) {
             }
             // Numeric tags: replaced in place, or moved to meta when no longer numbers (one
             // pass, then one `retain`, so the cost stays linear).
-            let mut moved: Vec<(Cow<'_, str>, String)> = Vec::new();
+            let mut moved: Vec<(Str<'_>, String)> = Vec::new();
             for (k, v) in span.metrics.entries_mut().iter_mut() {
                 if k.starts_with('_') {
                     continue;
