@@ -114,6 +114,16 @@ impl<'a> Str<'a> {
         }
     }
 
+    /// The length in bytes, with the top bit set when the bytes are owned: one load, no
+    /// unpacking. For hot loops that only test lengths against a limit (an owned string then
+    /// looks longer than any limit: the caller must treat "over" as "maybe", and check
+    /// [`str::len`]) or look at their low bits. The normalizer's meta scan reads two lengths per
+    /// tag; unpacking each was a tenth of a valid span's instructions (bench `normalize_spans`).
+    #[inline]
+    pub fn len_or_owned(&self) -> usize {
+        self.text.len
+    }
+
     /// True when the bytes are owned (a stage replaced the value, or the span was built
     /// through the API).
     #[inline]

@@ -197,23 +197,25 @@ pub(crate) fn scan_meta(meta: &[(Str<'_>, Str<'_>)], component: bool) -> MetaSca
         let [(k0, v0), (k1, v1)] = pair else {
             continue;
         };
-        let (k0, k1) = (k0.as_bytes(), k1.as_bytes());
-        keys_or |= k0.len() | k1.len();
-        values_or |= v0.len() | v1.len();
-        if wanted_len(k0.len()) {
-            scan_key(&mut m, i, k0, component);
+        // `len_or_owned`: an owned key or value only makes `long` a false alarm, and
+        // `wanted_len` reads the low 6 bits.
+        let (l0, l1) = (k0.len_or_owned(), k1.len_or_owned());
+        keys_or |= l0 | l1;
+        values_or |= v0.len_or_owned() | v1.len_or_owned();
+        if wanted_len(l0) {
+            scan_key(&mut m, i, k0.as_bytes(), component);
         }
-        if wanted_len(k1.len()) {
-            scan_key(&mut m, i + 1, k1, component);
+        if wanted_len(l1) {
+            scan_key(&mut m, i + 1, k1.as_bytes(), component);
         }
         i += 2;
     }
     if let [(k, v)] = pairs.remainder() {
-        let k = k.as_bytes();
-        keys_or |= k.len();
-        values_or |= v.len();
-        if wanted_len(k.len()) {
-            scan_key(&mut m, i, k, component);
+        let l = k.len_or_owned();
+        keys_or |= l;
+        values_or |= v.len_or_owned();
+        if wanted_len(l) {
+            scan_key(&mut m, i, k.as_bytes(), component);
         }
     }
     m.long = keys_or > MAX_META_KEY_LEN || values_or > MAX_META_VALUE_LEN;
@@ -511,7 +513,7 @@ pub(crate) fn normalize_scanned(
             .metrics
             .as_slice()
             .iter()
-            .fold(0, |or, (k, _)| or | k.len())
+            .fold(0, |or, (k, _)| or | k.len_or_owned())
             > MAX_META_KEY_LEN;
     Ok((may_truncate, untouched))
 }
@@ -612,6 +614,43 @@ mod tests {
         assert_eq!(m.base, ABSENT);
         assert_eq!(m.component, 12);
         assert!(!m.long);
+    }
+
+    #[test]
+    fn owned_keys_scan_like_borrowed_ones() {
+        // The scan reads tagged lengths (`Str::len_or_owned`): owned keys must still be found
+        // by their real length, and owned short values only make `long` a false alarm.
+        let keys = ["env", "_dd.p.tid", "http.status_code", "peer.service", "x"];
+        for owned in [false, true] {
+            let meta: Vec<(Str<'_>, Str<'_>)> = keys
+                .iter()
+                .map(|k| {
+                    if owned {
+                        (Str::owned(k.to_string()), Str::owned("v".into()))
+                    } else {
+                        (Str::borrowed(k), Str::borrowed("v"))
+                    }
+                })
+                .collect();
+            let m = scan_meta(&meta, false);
+            assert_eq!(
+                (m.env, m.tid, m.status, m.peer),
+                (0, 1, 2, 3),
+                "owned={owned}"
+            );
+            assert_eq!(m.long, owned);
+        }
+        let mut span = Span::default();
+        span.meta
+            .push(Str::owned("k".into()), Str::owned("short".into()));
+        span.meta
+            .push("long", Str::owned("x".repeat(MAX_META_VALUE_LEN + 1)));
+        truncate_span(&mut span, crate::normalize::MAX_RESOURCE_LEN);
+        assert_eq!(span.meta.get("k").map(|v| v.as_str()), Some("short"));
+        assert_eq!(
+            span.meta.get("long").map(|v| v.len()),
+            Some(MAX_META_VALUE_LEN + 3)
+        );
     }
 
     #[test]
