@@ -21,6 +21,7 @@ pub mod decode;
 pub mod encode;
 pub mod error;
 pub mod exporter;
+mod flush_gate;
 pub mod format;
 pub mod info;
 pub mod normalize;

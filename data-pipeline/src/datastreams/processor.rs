@@ -33,6 +33,7 @@ use super::payload::{self, PayloadMeta, PRODUCT_APM, PRODUCT_DSM};
 use super::sender::{header_map, HttpSender, PayloadSender};
 use crate::exporter::fork::ForkLocal;
 use crate::exporter::{Exporter, ExporterBuilder};
+use crate::flush_gate::FlushGate;
 use crate::transport::AgentUrl;
 use crate::{Error, ErrorKind, Result};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -248,6 +249,8 @@ struct Inner {
     backoff_until: Mutex<Option<Instant>>,
     backoff: Duration,
     warned_too_old: AtomicBool,
+    /// One flush at a time: a flush returns only once what it found taken was sent.
+    flushing: FlushGate,
 }
 
 /// What the background thread is told.
@@ -388,6 +391,7 @@ impl Processor {
             backoff_until: Mutex::new(None),
             backoff: config.agent_too_old_backoff,
             warned_too_old: AtomicBool::new(false),
+            flushing: FlushGate::default(),
         });
         let worker = match config.flush_interval {
             Some(interval) => Some(spawn_worker(inner.clone(), interval)?),
@@ -689,14 +693,17 @@ impl Processor {
     }
 
     /// Sends every bucket now, complete or not. Errors if a payload could not be delivered
-    /// (the data is dropped either way).
+    /// (the data is dropped either way). When the background thread is sending buckets it just
+    /// took, waits for that send first: everything recorded before the call has been sent (or
+    /// has failed) when it returns.
     pub fn flush(&self) -> Result<()> {
         self.inner().flush(None, None)
     }
 
     /// [`Processor::flush`] within `timeout`: each request is bounded by what is left of it
     /// (and by the request timeout); payloads left when it is over are dropped and the call
-    /// fails with `Timeout`.
+    /// fails with `Timeout`. It also fails with `Timeout`, dropping nothing, when the background
+    /// thread's flush is still sending at the deadline.
     pub fn flush_within(&self, timeout: Duration) -> Result<()> {
         self.inner().flush(None, Some(deadline(timeout)))
     }
@@ -886,12 +893,19 @@ impl Inner {
             backoff_until: Mutex::new(None),
             backoff: self.backoff,
             warned_too_old: AtomicBool::new(false),
+            flushing: FlushGate::default(),
         }
     }
 
     /// Sends the buckets complete at `now_ns` (`None`: all), each request finishing by
     /// `deadline` if given.
     fn flush(&self, now_ns: Option<i64>, deadline: Option<Instant>) -> Result<()> {
+        let Some(_turn) = self.flushing.turn(deadline) else {
+            return Err(Error::new(
+                ErrorKind::Timeout,
+                "data streams flush: another flush was still sending at the deadline",
+            ));
+        };
         let buckets = lock(&self.agg).flush(now_ns);
         if buckets.is_empty() {
             return Ok(());
@@ -1504,6 +1518,51 @@ mod tests {
         assert!((first.quantile(1.0).unwrap() - 149.0).abs() <= 149.0 * first.relative_accuracy());
         let again = size_of(e.hash());
         assert!((again.quantile(1.0).unwrap() - 149.0).abs() <= 149.0 * again.relative_accuracy());
+    }
+
+    #[test]
+    fn flush_waits_for_a_flush_that_is_still_sending() {
+        let rec = Recorder::default();
+        *lock(&rec.delay) = Some(Duration::from_millis(300));
+        let p = Arc::new(processor(&rec, config()));
+        p.set_checkpoint_at(None, &["type:x"], 0, T0 + S);
+        // What the background thread does: takes the complete bucket, then sends it slowly.
+        let background = {
+            let p = Arc::clone(&p);
+            std::thread::spawn(move || p.flush_complete(T0 + 15 * S))
+        };
+        while p.stats().buckets_flushed == 0 {
+            std::thread::yield_now();
+        }
+        // The aggregator is empty now; the flush must still wait for the send in progress.
+        p.flush().unwrap();
+        assert_eq!(p.stats().payloads_sent, 1);
+        background.join().unwrap().unwrap();
+        assert_eq!(rec.payloads().len(), 1);
+    }
+
+    #[test]
+    fn flush_within_gives_up_on_a_busy_flush_at_its_deadline() {
+        let rec = Recorder::default();
+        *lock(&rec.delay) = Some(Duration::from_millis(500));
+        let p = Arc::new(processor(&rec, config()));
+        p.set_checkpoint_at(None, &["type:x"], 0, T0 + S);
+        let background = {
+            let p = Arc::clone(&p);
+            std::thread::spawn(move || p.flush_complete(T0 + 15 * S))
+        };
+        while p.stats().buckets_flushed == 0 {
+            std::thread::yield_now();
+        }
+        let e = p.flush_within(Duration::from_millis(20)).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Timeout);
+        background.join().unwrap().unwrap();
+        assert_eq!(
+            p.stats().payloads_sent,
+            1,
+            "the busy flush's payload is not dropped"
+        );
+        assert_eq!(p.stats().send_errors, 0);
     }
 
     #[test]

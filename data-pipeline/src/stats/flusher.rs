@@ -25,6 +25,7 @@ use super::concentrator::Concentrator;
 use super::payload::{ClientStatsBucket, ClientStatsPayload};
 use super::STATS_PATH;
 use crate::exporter::fork::ForkLocal;
+use crate::flush_gate::FlushGate;
 use crate::transport::retry::{classify_status, Verdict};
 use crate::transport::{AgentUrl, Transport};
 use crate::{Error, ErrorKind, Result};
@@ -200,6 +201,8 @@ struct Shared {
     control: Mutex<Control>,
     wake: Condvar,
     period: Duration,
+    /// One flush at a time: a flush returns only once what it found taken was sent.
+    flushing: FlushGate,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -299,6 +302,7 @@ impl StatsWorker {
             control: Mutex::new(Control::default()),
             wake: Condvar::new(),
             period,
+            flushing: FlushGate::default(),
         }))
         .map_err(|(e, _)| e)?;
         Ok(StatsWorker {
@@ -339,6 +343,7 @@ impl StatsWorker {
             control: Mutex::new(Control::default()),
             wake: Condvar::new(),
             period: self.period,
+            flushing: FlushGate::default(),
         });
         if self.shut.load(Ordering::Acquire) {
             return Local::without_thread(shared);
@@ -401,6 +406,12 @@ impl StatsWorker {
 
 fn flush_now(shared: &Shared, force: bool, timeout: Duration) -> Result<usize> {
     let deadline = Instant::now() + timeout;
+    let Some(_turn) = shared.flushing.turn(Some(deadline)) else {
+        return Err(Error::new(
+            ErrorKind::Timeout,
+            "stats flush: the background flush was still sending at the deadline",
+        ));
+    };
     let buckets = lock(&shared.concentrator).flush(super::now_ns(), force);
     let n = buckets.len();
     shared.sender.send(buckets, deadline)?;
@@ -431,6 +442,7 @@ fn run(s: &Shared) {
         if next < Instant::now() {
             next = Instant::now() + s.period;
         }
+        let _turn = s.flushing.turn(None);
         let buckets = lock(&s.concentrator).flush(super::now_ns(), false);
         if buckets.is_empty() {
             continue;
