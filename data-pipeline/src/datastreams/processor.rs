@@ -1520,13 +1520,19 @@ mod tests {
         assert!((again.quantile(1.0).unwrap() - 149.0).abs() <= 149.0 * again.relative_accuracy());
     }
 
-    #[test]
-    fn flush_waits_for_a_flush_that_is_still_sending() {
+    /// A processor whose background-style flush (`flush_complete` on another thread) has taken
+    /// the one complete bucket and is sending it, taking `delay`.
+    fn busy_flush(
+        delay: Duration,
+    ) -> (
+        Recorder,
+        Arc<Processor>,
+        std::thread::JoinHandle<Result<()>>,
+    ) {
         let rec = Recorder::default();
-        *lock(&rec.delay) = Some(Duration::from_millis(300));
+        *lock(&rec.delay) = Some(delay);
         let p = Arc::new(processor(&rec, config()));
         p.set_checkpoint_at(None, &["type:x"], 0, T0 + S);
-        // What the background thread does: takes the complete bucket, then sends it slowly.
         let background = {
             let p = Arc::clone(&p);
             std::thread::spawn(move || p.flush_complete(T0 + 15 * S))
@@ -1534,6 +1540,12 @@ mod tests {
         while p.stats().buckets_flushed == 0 {
             std::thread::yield_now();
         }
+        (rec, p, background)
+    }
+
+    #[test]
+    fn flush_waits_for_a_flush_that_is_still_sending() {
+        let (rec, p, background) = busy_flush(Duration::from_millis(300));
         // The aggregator is empty now; the flush must still wait for the send in progress.
         p.flush().unwrap();
         assert_eq!(p.stats().payloads_sent, 1);
@@ -1543,26 +1555,16 @@ mod tests {
 
     #[test]
     fn flush_within_gives_up_on_a_busy_flush_at_its_deadline() {
-        let rec = Recorder::default();
-        *lock(&rec.delay) = Some(Duration::from_millis(500));
-        let p = Arc::new(processor(&rec, config()));
-        p.set_checkpoint_at(None, &["type:x"], 0, T0 + S);
-        let background = {
-            let p = Arc::clone(&p);
-            std::thread::spawn(move || p.flush_complete(T0 + 15 * S))
-        };
-        while p.stats().buckets_flushed == 0 {
-            std::thread::yield_now();
-        }
+        let (_rec, p, background) = busy_flush(Duration::from_millis(500));
         let e = p.flush_within(Duration::from_millis(20)).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Timeout);
         background.join().unwrap().unwrap();
+        let s = p.stats();
         assert_eq!(
-            p.stats().payloads_sent,
-            1,
+            s.payloads_sent, 1,
             "the busy flush's payload is not dropped"
         );
-        assert_eq!(p.stats().send_errors, 0);
+        assert_eq!(s.send_errors, 0);
     }
 
     #[test]
