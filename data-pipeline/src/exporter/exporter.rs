@@ -620,14 +620,22 @@ impl Exporter {
     /// unless its `/info`, already known (e.g. fetched alongside the send) or fetched now, says it
     /// serves v0.5.
     pub(super) async fn v05_refused(&self, deadline: Instant) -> bool {
-        let supports = match self.agent_info() {
-            Some(info) => Some(info.supports_v05()),
-            None => self
-                .fetch_info(deadline)
-                .await
-                .ok()
-                .map(|i| i.supports_v05()),
-        };
+        if let Some(refused) = self.known_v05_refused() {
+            return refused;
+        }
+        let supports = self.fetch_info(deadline).await.ok().map(|i| i.supports_v05());
+        self.v05_verdict(supports)
+    }
+
+    /// [`Exporter::v05_refused`] when `/info` is already known (no request); `None` when it
+    /// is not.
+    pub(super) fn known_v05_refused(&self) -> Option<bool> {
+        let info = self.agent_info()?;
+        Some(self.v05_verdict(Some(info.supports_v05())))
+    }
+
+    /// True (and v0.5 given up) unless `supports` says the agent serves v0.5.
+    fn v05_verdict(&self, supports: Option<bool>) -> bool {
         if supports == Some(true) {
             return false;
         }
