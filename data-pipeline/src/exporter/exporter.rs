@@ -481,13 +481,7 @@ impl Exporter {
             }
         }
         self.shared.pipeline.merge_counts(&counts);
-        let n = u32::try_from(kept).map_err(|_| {
-            Error::new(
-                ErrorKind::InvalidArgument,
-                "more than 2^32 traces in one payload",
-            )
-        })?;
-        let start = write_header_in_room(&mut out, n);
+        let start = write_header_in_room(&mut out, kept as u64);
         Ok((Bytes::from(out).slice(start..), kept))
     }
 
