@@ -253,7 +253,7 @@ impl Exporter {
                         },
                     )?
                     .map(Arc::new),
-                    rates: Arc::new(ForkLocalMutex::new(Arc::default())),
+                    rates: Arc::new(ForkLocalMutex::inherited(Arc::default())),
                 }
             }
         };
@@ -441,7 +441,8 @@ impl Exporter {
 
     /// What normalization fixed and dropped since the exporter was built, per reason (the
     /// agent's `reason:` names; zero everywhere while `normalize` is off). Includes the spans the
-    /// background worker processed.
+    /// background worker processed. Per process: a forked child counts from zero, as its
+    /// [`super::Health`] does.
     pub fn normalize_counts(&self) -> crate::normalize::NormalizeCounts {
         self.shared.pipeline.normalize_counts()
     }
@@ -617,7 +618,11 @@ impl Exporter {
         if let Some(refused) = self.known_v05_refused() {
             return refused;
         }
-        let supports = self.fetch_info(deadline).await.ok().map(|i| i.supports_v05());
+        let supports = self
+            .fetch_info(deadline)
+            .await
+            .ok()
+            .map(|i| i.supports_v05());
         self.v05_verdict(supports)
     }
 
