@@ -584,7 +584,7 @@ impl Processor {
         }
         // One fork check for both steps.
         let inner = self.inner();
-        let (next, mut point) = inner.compute(parent, &tags, payload_size, now_ns, None);
+        let (next, mut point) = inner.compute(parent, &tags, payload_size, now_ns);
         let header =
             (carrier::PROPAGATION_KEY_BASE64.len() + next.encode_base64_buf().len()) as i64;
         point.payload_size = payload_size.saturating_add(header).max(0);
@@ -840,18 +840,18 @@ fn spawn_worker(inner: Arc<Inner>, interval: Duration) -> Result<Worker> {
 }
 
 impl Inner {
-    /// The checkpoint (next context and its point) of a message, not recorded yet.
+    /// The checkpoint (next context and its point) of a message for the configured service,
+    /// not recorded yet.
     fn compute(
         &self,
         ctx: Option<&PathwayContext>,
         edge_tags: &[&str],
         payload_size: i64,
         now: Option<i64>,
-        service: Option<&str>,
     ) -> (PathwayContext, StatsPoint) {
         checkpoint::checkpoint(
             &self.cache,
-            service.unwrap_or(&self.service),
+            &self.service,
             &self.env,
             ctx,
             edge_tags,
