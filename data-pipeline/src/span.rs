@@ -155,11 +155,6 @@ impl<'a, V> Map<'a, V> {
     }
 }
 
-/// Detaches a borrowed string from its buffer.
-fn owned_str(s: Str<'_>) -> Str<'static> {
-    s.into_static()
-}
-
 impl<'a, K: Into<Str<'a>>, V> FromIterator<(K, V)> for Map<'a, V> {
     fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
         Map {
@@ -274,8 +269,8 @@ impl SpanLink<'_> {
             trace_id: self.trace_id,
             trace_id_high: self.trace_id_high,
             span_id: self.span_id,
-            attributes: self.attributes.into_owned_with(owned_str),
-            tracestate: owned_str(self.tracestate),
+            attributes: self.attributes.into_owned_with(Str::into_static),
+            tracestate: self.tracestate.into_static(),
             flags: self.flags,
         }
     }
@@ -285,7 +280,7 @@ impl AttributeScalar<'_> {
     /// The same scalar with its string (if any) owned.
     pub fn into_owned(self) -> AttributeScalar<'static> {
         match self {
-            AttributeScalar::String(s) => AttributeScalar::String(owned_str(s)),
+            AttributeScalar::String(s) => AttributeScalar::String(s.into_static()),
             AttributeScalar::Bool(b) => AttributeScalar::Bool(b),
             AttributeScalar::Int(i) => AttributeScalar::Int(i),
             AttributeScalar::Double(d) => AttributeScalar::Double(d),
@@ -310,7 +305,7 @@ impl SpanEvent<'_> {
     pub fn into_owned(self) -> SpanEvent<'static> {
         SpanEvent {
             time_unix_nano: self.time_unix_nano,
-            name: owned_str(self.name),
+            name: self.name.into_static(),
             attributes: self.attributes.into_owned_with(AttributeValue::into_owned),
         }
     }
@@ -321,17 +316,17 @@ impl Span<'_> {
     /// buffer it was decoded from (e.g. to keep it after the caller's buffer is gone).
     pub fn into_owned(self) -> Span<'static> {
         Span {
-            service: owned_str(self.service),
-            name: owned_str(self.name),
-            resource: owned_str(self.resource),
-            r#type: owned_str(self.r#type),
+            service: self.service.into_static(),
+            name: self.name.into_static(),
+            resource: self.resource.into_static(),
+            r#type: self.r#type.into_static(),
             trace_id: self.trace_id,
             span_id: self.span_id,
             parent_id: self.parent_id,
             start: self.start,
             duration: self.duration,
             error: self.error,
-            meta: self.meta.into_owned_with(owned_str),
+            meta: self.meta.into_owned_with(Str::into_static),
             metrics: self.metrics.into_owned_with(|v| v),
             meta_struct: self
                 .meta_struct

@@ -131,12 +131,7 @@ mod ours {
             .obfuscation_sql_cache(false)
             .build()
             .map_err(|e| e.to_string())?;
-        let data = input.data;
-        let d = done(input, 0);
-        Ok(Box::new(move || {
-            ex.send(data).map_err(|e| e.to_string())?;
-            Ok(d)
-        }))
+        Ok(crate::ours::sends(ex, input))
     }
 }
 

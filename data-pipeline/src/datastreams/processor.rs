@@ -33,7 +33,7 @@ use super::payload::{self, PayloadMeta, PRODUCT_APM, PRODUCT_DSM};
 use super::sender::{header_map, HttpSender, PayloadSender};
 use crate::exporter::fork::ForkLocal;
 use crate::exporter::{Exporter, ExporterBuilder};
-use crate::flush_gate::FlushGate;
+use crate::in_flight::InFlight;
 use crate::transport::AgentUrl;
 use crate::{Error, ErrorKind, Result};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -249,8 +249,8 @@ struct Inner {
     backoff_until: Mutex<Option<Instant>>,
     backoff: Duration,
     warned_too_old: AtomicBool,
-    /// One flush at a time: a flush returns only once what it found taken was sent.
-    flushing: FlushGate,
+    /// The sends in progress: a flush returns only once they ended (see [`InFlight`]).
+    in_flight: InFlight,
 }
 
 /// What the background thread is told.
@@ -391,7 +391,7 @@ impl Processor {
             backoff_until: Mutex::new(None),
             backoff: config.agent_too_old_backoff,
             warned_too_old: AtomicBool::new(false),
-            flushing: FlushGate::default(),
+            in_flight: InFlight::default(),
         });
         let worker = match config.flush_interval {
             Some(interval) => Some(spawn_worker(inner.clone(), interval)?),
@@ -584,7 +584,7 @@ impl Processor {
         }
         // One fork check for both steps.
         let inner = self.inner();
-        let (next, mut point) = inner.compute(parent, &tags, payload_size, now_ns, None);
+        let (next, mut point) = inner.compute(parent, &tags, payload_size, now_ns);
         let header =
             (carrier::PROPAGATION_KEY_BASE64.len() + next.encode_base64_buf().len()) as i64;
         point.payload_size = payload_size.saturating_add(header).max(0);
@@ -693,17 +693,17 @@ impl Processor {
     }
 
     /// Sends every bucket now, complete or not. Errors if a payload could not be delivered
-    /// (the data is dropped either way). When the background thread is sending buckets it just
-    /// took, waits for that send first: everything recorded before the call has been sent (or
-    /// has failed) when it returns.
+    /// (the data is dropped either way). Then, when the background thread is still sending
+    /// buckets it took, waits for that send: everything recorded before the call has been sent
+    /// (or has failed) when it returns.
     pub fn flush(&self) -> Result<()> {
         self.inner().flush(None, None)
     }
 
     /// [`Processor::flush`] within `timeout`: each request is bounded by what is left of it
     /// (and by the request timeout); payloads left when it is over are dropped and the call
-    /// fails with `Timeout`. It also fails with `Timeout`, dropping nothing, when the background
-    /// thread's flush is still sending at the deadline.
+    /// fails with `Timeout`. It also fails with `Timeout` when the background thread's send is
+    /// still in progress at the deadline (that send goes on; nothing is dropped).
     pub fn flush_within(&self, timeout: Duration) -> Result<()> {
         self.inner().flush(None, Some(deadline(timeout)))
     }
@@ -840,18 +840,18 @@ fn spawn_worker(inner: Arc<Inner>, interval: Duration) -> Result<Worker> {
 }
 
 impl Inner {
-    /// The checkpoint (next context and its point) of a message, not recorded yet.
+    /// The checkpoint (next context and its point) of a message for the configured service,
+    /// not recorded yet.
     fn compute(
         &self,
         ctx: Option<&PathwayContext>,
         edge_tags: &[&str],
         payload_size: i64,
         now: Option<i64>,
-        service: Option<&str>,
     ) -> (PathwayContext, StatsPoint) {
         checkpoint::checkpoint(
             &self.cache,
-            service.unwrap_or(&self.service),
+            &self.service,
             &self.env,
             ctx,
             edge_tags,
@@ -893,27 +893,35 @@ impl Inner {
             backoff_until: Mutex::new(None),
             backoff: self.backoff,
             warned_too_old: AtomicBool::new(false),
-            flushing: FlushGate::default(),
+            in_flight: InFlight::default(),
         }
     }
 
     /// Sends the buckets complete at `now_ns` (`None`: all), each request finishing by
-    /// `deadline` if given.
+    /// `deadline` if given, then waits (until `deadline`) for any other flush's send still in
+    /// progress (see [`InFlight`]): `Timeout` if one was still running (it goes on).
     fn flush(&self, now_ns: Option<i64>, deadline: Option<Instant>) -> Result<()> {
-        let Some(_turn) = self.flushing.turn(deadline) else {
+        let (buckets, sending) = {
+            let mut agg = lock(&self.agg);
+            (agg.flush(now_ns), self.in_flight.start())
+        };
+        let sent = if buckets.is_empty() {
+            Ok(())
+        } else {
+            self.counters
+                .buckets_flushed
+                .fetch_add(buckets.len() as u64, Ordering::Relaxed);
+            self.send(&buckets, deadline)
+        };
+        drop(sending);
+        sent?;
+        if !self.in_flight.wait_idle(deadline) {
             return Err(Error::new(
                 ErrorKind::Timeout,
                 "data streams flush: another flush was still sending at the deadline",
             ));
-        };
-        let buckets = lock(&self.agg).flush(now_ns);
-        if buckets.is_empty() {
-            return Ok(());
         }
-        self.counters
-            .buckets_flushed
-            .fetch_add(buckets.len() as u64, Ordering::Relaxed);
-        self.send(&buckets, deadline)
+        Ok(())
     }
 
     fn in_backoff(&self) -> bool {

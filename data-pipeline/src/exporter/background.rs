@@ -822,6 +822,10 @@ impl Worker {
 
     /// True when v0.5 is refused for good (the agent does not list it): fall back to v0.4.
     fn v05_refused(&mut self) -> bool {
+        if let Some(refused) = self.ex.known_v05_refused() {
+            // No request: no need to leave the gate.
+            return refused;
+        }
         let deadline = Instant::now() + self.ex.config.request_timeout;
         let ex = &self.ex;
         // Out of the gate while it may wait for `/info`.

@@ -27,8 +27,10 @@ pub(crate) const HEADER_ROOM: usize = 5;
 
 /// Writes the msgpack array header for `n` items at the end of the first [`HEADER_ROOM`] bytes
 /// of `buf` (reserved by the caller, at least that long); returns where the header starts: the
-/// payload is `buf[start..]`.
-pub(crate) fn write_header_in_room(buf: &mut [u8], n: u32) -> usize {
+/// payload is `buf[start..]`. `n` counts decoded traces, which came in msgpack arrays of at
+/// most `u32::MAX` items, so the saturation never applies in practice.
+pub(crate) fn write_header_in_room(buf: &mut [u8], n: u64) -> usize {
+    let n = u32::try_from(n).unwrap_or(u32::MAX);
     let mut header = Vec::with_capacity(HEADER_ROOM);
     // Writing to a Vec cannot fail.
     let _ = rmp::encode::write_array_len(&mut header, n);
@@ -190,8 +192,7 @@ impl Chunk {
     /// Writes the merged header and returns the whole body (its buffer goes back to `pool` once
     /// every reference is dropped) and each payload as a bare slice of it.
     pub(crate) fn seal(mut self, pool: &Arc<Pool>) -> (Bytes, Vec<Item>) {
-        let n = u32::try_from(self.traces).unwrap_or(u32::MAX);
-        let start = write_header_in_room(&mut self.buf, n);
+        let start = write_header_in_room(&mut self.buf, self.traces);
         let body = Bytes::from_owner(Pooled {
             buf: self.buf,
             start,

@@ -253,7 +253,7 @@ impl Exporter {
                         },
                     )?
                     .map(Arc::new),
-                    rates: Arc::new(ForkLocalMutex::new(Arc::default())),
+                    rates: Arc::new(ForkLocalMutex::inherited(Arc::default())),
                 }
             }
         };
@@ -441,7 +441,8 @@ impl Exporter {
 
     /// What normalization fixed and dropped since the exporter was built, per reason (the
     /// agent's `reason:` names; zero everywhere while `normalize` is off). Includes the spans the
-    /// background worker processed.
+    /// background worker processed. Per process: a forked child counts from zero, as its
+    /// [`super::Health`] does.
     pub fn normalize_counts(&self) -> crate::normalize::NormalizeCounts {
         self.shared.pipeline.normalize_counts()
     }
@@ -481,13 +482,7 @@ impl Exporter {
             }
         }
         self.shared.pipeline.merge_counts(&counts);
-        let n = u32::try_from(kept).map_err(|_| {
-            Error::new(
-                ErrorKind::InvalidArgument,
-                "more than 2^32 traces in one payload",
-            )
-        })?;
-        let start = write_header_in_room(&mut out, n);
+        let start = write_header_in_room(&mut out, kept as u64);
         Ok((Bytes::from(out).slice(start..), kept))
     }
 
@@ -620,14 +615,26 @@ impl Exporter {
     /// unless its `/info`, already known (e.g. fetched alongside the send) or fetched now, says it
     /// serves v0.5.
     pub(super) async fn v05_refused(&self, deadline: Instant) -> bool {
-        let supports = match self.agent_info() {
-            Some(info) => Some(info.supports_v05()),
-            None => self
-                .fetch_info(deadline)
-                .await
-                .ok()
-                .map(|i| i.supports_v05()),
-        };
+        if let Some(refused) = self.known_v05_refused() {
+            return refused;
+        }
+        let supports = self
+            .fetch_info(deadline)
+            .await
+            .ok()
+            .map(|i| i.supports_v05());
+        self.v05_verdict(supports)
+    }
+
+    /// [`Exporter::v05_refused`] when `/info` is already known (no request); `None` when it
+    /// is not.
+    pub(super) fn known_v05_refused(&self) -> Option<bool> {
+        let info = self.agent_info()?;
+        Some(self.v05_verdict(Some(info.supports_v05())))
+    }
+
+    /// True (and v0.5 given up) unless `supports` says the agent serves v0.5.
+    fn v05_verdict(&self, supports: Option<bool>) -> bool {
         if supports == Some(true) {
             return false;
         }

@@ -288,24 +288,50 @@ impl<T> Drop for ForkLocal<T> {
     }
 }
 
-/// A value behind a lock, one per process: a child starts from a copy of the parent's value
-/// taken without blocking (`try_lock`; the default when a parent thread held the lock at the
-/// fork), so that no thread ever waits on a lock whose holder did not survive the fork.
-pub(crate) struct ForkLocalMutex<T>(ForkLocal<Mutex<T>>);
+/// A lock for a forked child: a copy of the parent's value (`stale`) taken without blocking
+/// (`try_lock`), or the default when a parent thread held the lock at the fork, so that no thread
+/// ever waits on a lock whose holder did not survive the fork.
+fn copy_without_blocking<T: Clone + Default>(stale: Option<&Mutex<T>>) -> Mutex<T> {
+    let copy = stale.and_then(|m| m.try_lock().ok().map(|v| v.clone()));
+    Mutex::new(copy.unwrap_or_default())
+}
+
+/// A value behind a lock, one per process. A child starts from the parent's value
+/// ([`ForkLocalMutex::inherited`], for snapshots such as sampling rates; copied without
+/// blocking) or from the default ([`ForkLocalMutex::per_process`], for counters, which count
+/// what each process did, as [`super::Health`] does).
+pub(crate) struct ForkLocalMutex<T> {
+    value: ForkLocal<Mutex<T>>,
+    inherit: bool,
+}
 
 impl<T: Clone + Default> ForkLocalMutex<T> {
-    /// A lock holding `value` for the current process.
-    pub(crate) fn new(value: T) -> Self {
-        ForkLocalMutex(ForkLocal::new(Mutex::new(value)))
+    /// A lock holding `value`; a child starts from a copy of the parent's.
+    pub(crate) fn inherited(value: T) -> Self {
+        ForkLocalMutex {
+            value: ForkLocal::new(Mutex::new(value)),
+            inherit: true,
+        }
+    }
+
+    /// A lock holding `value`; a child starts from the default.
+    pub(crate) fn per_process(value: T) -> Self {
+        ForkLocalMutex {
+            value: ForkLocal::new(Mutex::new(value)),
+            inherit: false,
+        }
     }
 
     /// This process's value, locked (a poisoned lock is taken over: the values kept here are
     /// counters and snapshots that a panic cannot leave torn).
     pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
-        self.0
+        self.value
             .get_or_make(|stale| {
-                let copy = stale.and_then(|m| m.try_lock().ok().map(|v| v.clone()));
-                Mutex::new(copy.unwrap_or_default())
+                if self.inherit {
+                    copy_without_blocking(stale)
+                } else {
+                    Mutex::default()
+                }
             })
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -315,7 +341,7 @@ impl<T: Clone + Default> ForkLocalMutex<T> {
 impl<T: std::fmt::Debug> std::fmt::Debug for ForkLocalMutex<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Never blocks: the value when this process's lock is free, else a placeholder.
-        match self.0.current().and_then(|m| m.try_lock().ok()) {
+        match self.value.current().and_then(|m| m.try_lock().ok()) {
             Some(v) => v.fmt(f),
             None => f.write_str("<locked or from another process>"),
         }
@@ -352,12 +378,7 @@ thread_local! {
 }
 
 fn registry() -> Result<&'static Registry> {
-    REGISTRY.get_strict(|stale| {
-        let copy = stale
-            .and_then(|m| m.try_lock().ok().map(|v| v.clone()))
-            .unwrap_or_default();
-        Ok(Mutex::new(copy))
-    })
+    REGISTRY.get_strict(|stale| Ok(copy_without_blocking(stale)))
 }
 
 fn lock_registry(r: &'static Registry) -> MutexGuard<'static, Entries> {
@@ -472,19 +493,36 @@ mod tests {
         }
     }
 
+    /// An inherited or per-process lock as a forked child sees it: built in another process.
+    fn in_child(value: u64, inherit: bool) -> ForkLocalMutex<u64> {
+        ForkLocalMutex {
+            value: ForkLocal::with_birth(Mutex::new(value), foreign_birth()),
+            inherit,
+        }
+    }
+
     #[test]
     fn fork_local_mutex_copies_the_parent_value_without_blocking() {
         // Free in the "parent": the child starts from a copy.
-        let m = ForkLocalMutex(ForkLocal::with_birth(Mutex::new(7u64), foreign_birth()));
+        let m = in_child(7, true);
         assert_eq!(*m.lock(), 7);
         *m.lock() += 1;
         assert_eq!(*m.lock(), 8);
         // Held in the "parent" (by a thread that does not exist in the child): the child
         // starts from the default instead of waiting forever.
-        let m = ForkLocalMutex(ForkLocal::with_birth(Mutex::new(7u64), foreign_birth()));
-        let parent = m.0.slot().map(|s| &s.value);
+        let m = in_child(7, true);
+        let parent = m.value.slot().map(|s| &s.value);
         let _held = parent.map(|p| p.lock().unwrap());
         assert_eq!(*m.lock(), 0);
+    }
+
+    #[test]
+    fn per_process_fork_local_mutex_starts_from_the_default() {
+        // Counters count what each process did: the parent's value is not carried over.
+        let m = in_child(7, false);
+        assert_eq!(*m.lock(), 0);
+        *m.lock() += 1;
+        assert_eq!(*m.lock(), 1);
     }
 
     #[test]

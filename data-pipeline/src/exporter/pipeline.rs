@@ -109,7 +109,7 @@ impl Pipeline {
             normalizer,
             obfuscator: obfuscate.then(|| stats_obfuscator.clone()),
             stats_obfuscator,
-            counts: ForkLocalMutex::new(NormalizeCounts::new()),
+            counts: ForkLocalMutex::per_process(NormalizeCounts::new()),
         })
     }
 

@@ -57,8 +57,9 @@ use std::borrow::Cow;
 
 /// Replaces `field` with what `f` computes from it, without allocating when possible: a result
 /// that borrows the whole field leaves it untouched, a result that borrows a sub-slice of it
-/// re-slices the field (no copy when the field is borrowed, in place when owned), anything else
-/// becomes owned. Returns true when the field changed.
+/// re-slices the field (no copy when the field is borrowed; an owned field is copied, which is
+/// rare: normalization starts from decoded, borrowed strings), anything else becomes owned.
+/// Returns true when the field changed.
 pub(crate) fn update_str<'a>(
     field: &mut Str<'a>,
     f: impl for<'s> FnOnce(&'s str) -> Cow<'s, str>,

@@ -25,7 +25,7 @@ use super::concentrator::Concentrator;
 use super::payload::{ClientStatsBucket, ClientStatsPayload};
 use super::STATS_PATH;
 use crate::exporter::fork::ForkLocal;
-use crate::flush_gate::FlushGate;
+use crate::in_flight::{InFlight, Sending};
 use crate::transport::retry::{classify_status, Verdict};
 use crate::transport::{AgentUrl, Transport};
 use crate::{Error, ErrorKind, Result};
@@ -201,8 +201,8 @@ struct Shared {
     control: Mutex<Control>,
     wake: Condvar,
     period: Duration,
-    /// One flush at a time: a flush returns only once what it found taken was sent.
-    flushing: FlushGate,
+    /// The sends in progress: a flush returns only once they ended (see [`InFlight`]).
+    in_flight: InFlight,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -302,7 +302,7 @@ impl StatsWorker {
             control: Mutex::new(Control::default()),
             wake: Condvar::new(),
             period,
-            flushing: FlushGate::default(),
+            in_flight: InFlight::default(),
         }))
         .map_err(|(e, _)| e)?;
         Ok(StatsWorker {
@@ -343,7 +343,7 @@ impl StatsWorker {
             control: Mutex::new(Control::default()),
             wake: Condvar::new(),
             period: self.period,
-            flushing: FlushGate::default(),
+            in_flight: InFlight::default(),
         });
         if self.shut.load(Ordering::Acquire) {
             return Local::without_thread(shared);
@@ -360,7 +360,10 @@ impl StatsWorker {
     }
 
     /// Flushes from the caller's thread: the due buckets, or all of them when `force`, sent
-    /// before `timeout` passes. Returns the number of buckets sent.
+    /// before `timeout` passes; then waits (within `timeout` too) for the background thread's
+    /// send, if one is in progress, so that everything counted before the call has been sent
+    /// when it returns (`Timeout` if that send was still running; it goes on). Returns the
+    /// number of buckets this call sent.
     pub fn flush(&self, force: bool, timeout: Duration) -> Result<usize> {
         flush_now(&self.local().shared, force, timeout)
     }
@@ -406,16 +409,28 @@ impl StatsWorker {
 
 fn flush_now(shared: &Shared, force: bool, timeout: Duration) -> Result<usize> {
     let deadline = Instant::now() + timeout;
-    let Some(_turn) = shared.flushing.turn(Some(deadline)) else {
+    let (buckets, sending) = take_buckets(shared, force);
+    let n = buckets.len();
+    let sent = shared.sender.send(buckets, deadline);
+    drop(sending);
+    sent?;
+    if !shared.in_flight.wait_idle(Some(deadline)) {
         return Err(Error::new(
             ErrorKind::Timeout,
-            "stats flush: the background flush was still sending at the deadline",
+            format!(
+                "stats flush: sent {n} bucket(s), but the background flush was still sending at the deadline"
+            ),
         ));
-    };
-    let buckets = lock(&shared.concentrator).flush(super::now_ns(), force);
-    let n = buckets.len();
-    shared.sender.send(buckets, deadline)?;
+    }
     Ok(n)
+}
+
+/// Takes the due buckets (all when `force`) and registers their send in `in_flight`, both under
+/// the concentrator's lock (see [`InFlight::start`]).
+fn take_buckets(shared: &Shared, force: bool) -> (Vec<ClientStatsBucket>, Sending<'_>) {
+    let mut concentrator = lock(&shared.concentrator);
+    let buckets = concentrator.flush(super::now_ns(), force);
+    (buckets, shared.in_flight.start())
 }
 
 fn run(s: &Shared) {
@@ -442,8 +457,7 @@ fn run(s: &Shared) {
         if next < Instant::now() {
             next = Instant::now() + s.period;
         }
-        let _turn = s.flushing.turn(None);
-        let buckets = lock(&s.concentrator).flush(super::now_ns(), false);
+        let (buckets, _sending) = take_buckets(s, false);
         if buckets.is_empty() {
             continue;
         }
